@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-2.0
+# dmacb: thin wrappers around scripts/dmacb (all logic lives there).
+#
+#   make audit                 audit the default tree (kernel-tree, 6.12)
+#   make audit KVER=6.1        ... the 6.1 tree (kernel-tree-6.1)
+#   make audit KERNEL=~/linux  ... your own git checkout (never modified)
+#   make check                 the test suite (fixtures; no kernel tree needed)
+
+DMACB   := scripts/dmacb
+KERNEL  ?=
+KVER    ?=
+export KERNEL KVER
+
+.PHONY: all deps kernel-tree audit convert verify series api-check \
+	check check-python check-c check-reports check-real bench clean help
+
+all: audit
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	$(DMACB) deps
+
+# Real runs need the tree; KERNEL= users bring their own.
+kernel-tree:
+	$(DMACB) kernel-tree
+
+audit:
+	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree; fi
+	$(DMACB) audit
+
+convert verify series:
+	$(DMACB) $@
+
+api-check:
+	scripts/api_check.sh $(KERNEL)
+
+check: check-python check-c
+
+check-python:
+	$(DMACB) deps >/dev/null
+	/usr/bin/python3 -m pytest -q tests
+
+check-c:
+	$(MAKE) -C checker test
+
+# Regenerate the committed reference reports of both Debian trees and diff.
+check-reports:
+	$(DMACB) kernel-tree
+	$(DMACB) kernel-tree --kver 6.1
+	/usr/bin/python3 scripts/check_reports.py
+
+# Real-tree tests (6.12 Debian tree): slower, not part of 'make check'.
+check-real:
+	$(DMACB) kernel-tree
+	DMACB_REAL=1 /usr/bin/python3 -m pytest -q tests -m real
+
+bench:
+	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree; fi
+	/usr/bin/python3 scripts/bench_audit.py
+
+clean:
+	$(MAKE) -C checker clean

@@ -1,0 +1,231 @@
+# SPDX-License-Identifier: GPL-2.0
+"""report: callbacks.csv, callbacks.json, summary.md, index.html.
+
+Output is deterministic (sorted, no timestamps) so that the committed
+reference reports can be regenerated and diffed.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+from .classify import Callback
+from .kernel import Kernel
+
+GROUPS = ("complete-only", "irq-disabled", "chained-tasklet", "task-context",
+          "hardirq-safe", "left-alone")
+ACTIONS = ("completion", "hardirq", "task", "none")
+COLORS = {"complete-only": "#4c9a2a", "irq-disabled": "#2a6f9a", "chained-tasklet": "#7a4ca0",
+          "task-context": "#c08a1e", "hardirq-safe": "#3aa0a0", "left-alone": "#a0a0a0"}
+
+
+def subsystem(path: str) -> str:
+    parts = path.split("/")
+    if parts[0] == "drivers" and len(parts) > 2:
+        return parts[1]
+    if parts[0] == "sound":
+        return "sound"
+    return parts[0]
+
+
+def row(cb: Callback) -> dict:
+    s = cb.sites[0]
+    return {"file": s.file, "line": s.line, "callback": cb.name,
+            "defined_in": cb.defined_in or "", "group": cb.group, "action": cb.action,
+            "reasons": ",".join(cb.reasons)}
+
+
+def to_json(cb: Callback) -> dict:
+    d = row(cb)
+    d["reasons"] = cb.reasons
+    d["subsystem"] = subsystem(d["file"])
+    d["sites"] = [{"file": s.file, "line": s.line, "function": s.fn, "field": s.field,
+                   "rhs": s.rhs, "callback_param": s.param} for s in cb.sites]
+    d["evidence"] = cb.evidence
+    d["completes"] = cb.completes
+    d["latent_bug"] = cb.latent_bug
+    if cb.users:
+        d["users"] = cb.users
+    if cb.note:
+        d["note"] = cb.note
+    return d
+
+
+def write(outdir: Path, k: Kernel, cbs: list[Callback], extra: dict) -> None:
+    outdir.mkdir(parents=True, exist_ok=True)
+    rows = [row(c) for c in cbs]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else
+                       ["file", "line", "callback", "defined_in", "group", "action", "reasons"],
+                       lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    _put(outdir / "callbacks.csv", buf.getvalue())
+    doc = {"kernel": k.release, "tree_commit": k.head, "callbacks": [to_json(c) for c in cbs],
+           **extra}
+    _put(outdir / "callbacks.json", json.dumps(doc, indent=1, sort_keys=False) + "\n")
+    _put(outdir / "summary.md", summary_md(k, cbs, extra))
+    _put(outdir / "index.html", index_html(k, cbs, extra))
+
+
+def _put(p: Path, text: str) -> None:
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(p)
+
+
+def _counts(cbs: list[Callback]):
+    g = Counter(c.group for c in cbs)
+    a = Counter(c.action for c in cbs)
+    r = Counter(r for c in cbs for r in c.reasons)
+    return g, a, r
+
+
+def summary_md(k: Kernel, cbs: list[Callback], extra: dict) -> str:
+    g, a, r = _counts(cbs)
+    out = [f"# dmaengine client callbacks in Linux {k.release}", "",
+           f"{len(cbs)} callbacks in {len({c.sites[0].file for c in cbs})} files "
+           f"({extra['candidates']} candidate files outside drivers/dma; "
+           f"facts from {extra['files_with_facts']} files).", ""]
+    if extra["gaps"]:
+        out += ["## Gaps in this release", ""] + [f"- {x}" for x in extra["gaps"]] + [""]
+    out += ["## Groups", "", "| group | callbacks |", "|---|---:|"]
+    out += [f"| {x} | {g.get(x, 0)} |" for x in GROUPS] + [""]
+    out += ["## Actions", "", "| action | callbacks |", "|---|---:|"]
+    out += [f"| {x} | {a.get(x, 0)} |" for x in ACTIONS] + [""]
+    out += ["## Reasons", "", "| reason | callbacks |", "|---|---:|"]
+    out += [f"| {x} | {n} |" for x, n in sorted(r.items(), key=lambda t: (-t[1], t[0]))] + [""]
+    subs = sorted({subsystem(c.sites[0].file) for c in cbs})
+    out += ["## Per subsystem", "", "| subsystem | " + " | ".join(GROUPS) + " | total |",
+            "|---|" + "---:|" * (len(GROUPS) + 1)]
+    for s in subs:
+        sc = Counter(c.group for c in cbs if subsystem(c.sites[0].file) == s)
+        out.append(f"| {s} | " + " | ".join(str(sc.get(x, 0)) for x in GROUPS) +
+                   f" | {sum(sc.values())} |")
+    out.append("")
+    bugs = [c for c in cbs if c.latent_bug]
+    out += ["## Latent bugs (may sleep in softirq context today)", ""]
+    if not bugs:
+        out.append("None found.")
+    for c in bugs:
+        ev = next((e for e in c.evidence if e.get("reason") == "may-sleep"), {})
+        out.append(f"- `{c.name}()` in {c.defined_in}: {ev.get('call', '?')}() at line "
+                   f"{ev.get('line', '?')} via {ev.get('via', '?')}")
+    out.append("")
+    shared = [c for c in cbs if c.users]
+    if shared:
+        out += ["## Shared callbacks (counted once, in their own file)", ""]
+        for c in shared:
+            out.append(f"- `{c.name}()` in {c.defined_in}: {len(c.users)} users")
+        out.append("")
+    out += ["## Not audited: what spatch could not read", ""]
+    out.append(f"- files that timed out: {len(extra['timeouts'])}" +
+               ("" if not extra["timeouts"] else ": " + ", ".join(extra["timeouts"])))
+    out.append(f"- callback assignments inside functions spatch could not parse: "
+               f"{len(extra['unparsed_sites'])}")
+    for u in extra["unparsed_sites"]:
+        out.append(f"  - {u['file']}:{u['line']} in {u['function']}(): {u['rhs']}")
+    out.append(f"- functions spatch could not parse in the audited files: "
+               f"{len(extra['unparsed_functions'])}")
+    for u in extra["unparsed_functions"]:
+        out.append(f"  - {u['file']}:{u['line']} {u['function']}()")
+    out.append(f"- lines that look like a callback store but matched no rule: "
+               f"{len(extra['unmatched_lines'])}")
+    for u in extra["unmatched_lines"]:
+        out.append(f"  - {u['file']}:{u['line']}: {u['rhs']}")
+    out.append("")
+    out += ["## Not descriptor callbacks", "",
+            f"{len(extra['not_descriptor'])} stores to a field named callback of another "
+            "struct (type aware), e.g.:", ""]
+    for u in extra["not_descriptor"][:10]:
+        out.append(f"- {u['file']}:{u['line']}: {u['expr']} = {u['rhs']}")
+    out.append("")
+    if extra["passthrough"]:
+        out += ["## async_tx core pass-through", "",
+                "The async_tx core stores its users' callbacks in the descriptor; the "
+                "users (md RAID, ...) are not dmaengine slave clients and are not "
+                "classified here.", ""]
+        for u in extra["passthrough"]:
+            out.append(f"- {u['file']}:{u['line']} in {u['function']}(): {u['rhs']}")
+        out.append("")
+    return "\n".join(out)
+
+
+def index_html(k: Kernel, cbs: list[Callback], extra: dict) -> str:
+    g, a, _ = _counts(cbs)
+    total = max(1, len(cbs))
+    bars = []
+    y = 0
+    for x in GROUPS:
+        n = g.get(x, 0)
+        w = int(600 * n / total)
+        bars.append(f'<rect x="160" y="{y}" width="{w}" height="22" fill="{COLORS[x]}"/>'
+                    f'<text x="150" y="{y + 16}" text-anchor="end">{x}</text>'
+                    f'<text x="{166 + w}" y="{y + 16}">{n}</text>')
+        y += 28
+    svg = f'<svg width="820" height="{y}" font-size="13" font-family="sans-serif">' + \
+        "".join(bars) + "</svg>"
+    rows = []
+    for c in cbs:
+        r = row(c)
+        ev = "<br>".join(html.escape(f"{e.get('reason', e.get('effect'))}: {e['call']}() "
+                                     f"{e['file']}:{e['line']} via {e['via']}"
+                                     + (f" ({e['detail']})" if e.get("detail") else ""))
+                         for e in c.evidence[:6])
+        if c.note:
+            ev = html.escape(c.note) + ("<br>" + ev if ev else "")
+        if c.users:
+            ev += html.escape(f" users: {len(c.users)}")
+        rows.append(
+            f'<tr class="g-{r["group"]}"><td>{html.escape(r["file"])}:{r["line"]}</td>'
+            f'<td><code>{html.escape(r["callback"])}</code></td>'
+            f'<td>{html.escape(r["defined_in"])}</td>'
+            f'<td style="color:{COLORS.get(r["group"], "#000")}">{r["group"]}</td>'
+            f'<td>{r["action"]}</td><td>{html.escape(r["reasons"])}</td>'
+            f'<td class="ev">{ev}</td></tr>')
+    opts = "".join(f'<option value="{x}">{x} ({g.get(x, 0)})</option>' for x in GROUPS)
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8">
+<title>dmaengine client callbacks in Linux {k.release}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }}
+th {{ background: #eee; cursor: pointer; }}
+td.ev {{ font-size: 11px; color: #444; }}
+</style></head><body>
+<h1>dmaengine client callbacks in Linux {html.escape(k.release)}</h1>
+<p>{len(cbs)} callbacks in {len({c.sites[0].file for c in cbs})} files.
+Actions: {", ".join(f"{x} {a.get(x, 0)}" for x in ACTIONS)}.
+Unparsed functions: {len(extra['unparsed_functions'])};
+unparsed assignment sites: {len(extra['unparsed_sites'])};
+spatch timeouts: {len(extra['timeouts'])}.
+See summary.md for the details.</p>
+{svg}
+<p>Show group: <select id="grp" onchange="filter()"><option value="">all</option>{opts}</select>
+Search: <input id="q" oninput="filter()" size="30"></p>
+<table id="t"><thead><tr><th>assigned at</th><th>callback</th><th>defined in</th>
+<th>group</th><th>action</th><th>reasons</th><th>evidence</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table>
+<script>
+function filter() {{
+  var g = document.getElementById('grp').value;
+  var q = document.getElementById('q').value.toLowerCase();
+  var rows = document.querySelectorAll('#t tbody tr');
+  for (var i = 0; i < rows.length; i++) {{
+    var r = rows[i];
+    var ok = (!g || r.className === 'g-' + g) &&
+             (!q || r.textContent.toLowerCase().indexOf(q) >= 0);
+    r.style.display = ok ? '' : 'none';
+  }}
+}}
+</script>
+</body></html>
+"""

@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Small helpers shared by every stage: errors, progress, paths."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit code 2."""
+
+
+def die(msg: str) -> None:
+    raise UserError(msg)
+
+
+def info(msg: str) -> None:
+    print(f"dmacb: {msg}", file=sys.stderr, flush=True)
+
+
+def cache_dir() -> Path:
+    """Per-user cache, outside the repository (facts, build dirs)."""
+    base = os.environ.get("DMACB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dmacb")
+    p = Path(base)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def file_digest(paths: list[Path]) -> str:
+    """Hash of tool inputs (SmPL, knowledge base, code): part of cache keys."""
+    h = hashlib.sha1()
+    for p in sorted(paths):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class Progress:
+    """One status line on a terminal, sparse lines otherwise (CI logs)."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what = what
+        self.total = total
+        self.done = 0
+        self.tty = sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def step(self, label: str = "", n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.tty:
+            if now - self.last < 0.1 and self.done < self.total:
+                return
+            self.last = now
+            line = f"\r{self.what}: {self.done}/{self.total} {label[:50]:<50}"
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        else:
+            # about ten lines per stage in a log
+            step = max(1, self.total // 10)
+            if self.done % step == 0 or self.done == self.total:
+                info(f"{self.what}: {self.done}/{self.total}")
+
+    def finish(self) -> float:
+        elapsed = time.monotonic() - self.start
+        if self.tty:
+            sys.stderr.write("\r" + " " * 80 + "\r")
+        info(f"{self.what}: {self.total} done in {elapsed:.1f}s")
+        return elapsed

@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The audit on the fixture drivers: every dmacb-expect line must hold."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+
+from conftest import FIXTURE_TREE
+
+EXPECT = re.compile(r"dmacb-expect: (\w+) group=(\S+) action=(\S+) reasons=(\S+)")
+
+
+def expectations():
+    out = []
+    for p in sorted(FIXTURE_TREE.rglob("*.c")):
+        for m in EXPECT.finditer(p.read_text()):
+            rel = str(p.relative_to(FIXTURE_TREE))
+            reasons = [] if m.group(4) == "-" else m.group(4).split(",")
+            out.append(pytest.param(rel, m.group(1), m.group(2), m.group(3), reasons,
+                                    id=f"{m.group(1)}"))
+    return out
+
+
+@pytest.mark.parametrize("defined_in,name,group,action,reasons", expectations())
+def test_verdict(fixture_audit, defined_in, name, group, action, reasons):
+    cbs = [c for c in fixture_audit["doc"]["callbacks"]
+           if c["callback"] == name and (c["defined_in"] in (defined_in, "") or
+                                         c["file"] == defined_in)]
+    assert cbs, f"{name} not found in the audit"
+    for c in cbs:
+        assert (c["group"], c["action"]) == (group, action), c
+        assert sorted(c["reasons"]) == sorted(reasons), c
+
+
+def test_expectations_cover_the_cases():
+    # 20 fixture cases, some with two callbacks; keep the harness honest
+    assert len(expectations()) >= 20
+
+
+def test_no_unexpected_callbacks(fixture_audit):
+    expected = {p.values[1] for p in expectations()}
+    found = {c["callback"] for c in fixture_audit["doc"]["callbacks"]}
+    assert found == expected
+
+
+def test_other_struct_is_not_a_descriptor(fixture_audit):
+    doc = fixture_audit["doc"]
+    assert not [c for c in doc["callbacks"] if c["file"].startswith("drivers/misc/")]
+    assert any(n["file"] == "drivers/misc/fixture-timer.c" for n in doc["not_descriptor"])
+
+
+def test_providers_are_ignored(fixture_audit):
+    assert not [c for c in fixture_audit["doc"]["callbacks"]
+                if c["file"].startswith("drivers/dma/")]
+
+
+def test_async_tx_passthrough_reported(fixture_audit):
+    pt = fixture_audit["doc"]["passthrough"]
+    assert [p["function"] for p in pt] == ["fix_async_tx_submit"]
+
+
+def test_cross_file_definition(fixture_audit):
+    c = next(c for c in fixture_audit["doc"]["callbacks"] if c["callback"] == "fix_i2c_dma_done")
+    assert c["file"] == "drivers/i2c/busses/i2c-fixture-dma.c"
+    assert c["defined_in"] == "drivers/i2c/busses/i2c-fixture-core.c"
+
+
+def test_shared_callback_counted_once_with_users(fixture_audit):
+    cs = [c for c in fixture_audit["doc"]["callbacks"] if c["callback"] == "fix_pcm_dma_complete"]
+    assert len(cs) == 1
+    assert cs[0]["users"] == ["sound/soc/fixture-user-a.c", "sound/soc/fixture-user-b.c"]
+
+
+def test_unparsed_function_reported(fixture_audit):
+    doc = fixture_audit["doc"]
+    assert any(u["file"] == "drivers/spi/spi-fixture-unparsed.c"
+               for u in doc["unparsed_functions"])
+
+
+def test_latent_bug_evidence_gives_the_path(fixture_audit):
+    c = next(c for c in fixture_audit["doc"]["callbacks"]
+             if c["callback"] == "fix_ata_dma_xfer_complete")
+    ev = [e for e in c["evidence"] if e.get("reason") == "may-sleep"]
+    assert ev and ev[0]["call"] == "msleep"
+    assert ev[0]["via"].count("->") == 2      # two helpers deep
+    assert "fix_ata_dma_xfer_complete" in (fixture_audit["out"] / "summary.md").read_text()
+
+
+def test_csv_columns_and_rows(fixture_audit):
+    rows = list(csv.DictReader((fixture_audit["out"] / "callbacks.csv").open()))
+    assert list(rows[0])[:7] == ["file", "line", "callback", "defined_in", "group", "action",
+                                 "reasons"]
+    assert len(rows) == len(fixture_audit["doc"]["callbacks"])
+
+
+def test_complete_only_records_the_completion(fixture_audit):
+    c = next(c for c in fixture_audit["doc"]["callbacks"] if c["callback"] == "fix_spi_dma_done")
+    assert c["completes"] and "done" in c["completes"][0]
+    assert c["sites"][0]["callback_param"]
+
+
+def test_html_is_self_contained(fixture_audit):
+    html = (fixture_audit["out"] / "index.html").read_text()
+    assert "<svg" in html and "fix_spi_dma_done" in html
+    assert "http://" not in html and "https://" not in html
