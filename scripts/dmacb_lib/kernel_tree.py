@@ -59,9 +59,9 @@ def try_submodule(dest: Path) -> bool:
     return is_ready(dest)
 
 
-def unpack_debian(kver: str, dest: Path) -> None:
-    tarball = Path(f"/usr/src/linux-source-{kver}.tar.xz")
-    if not tarball.exists():
+def unpack_debian(kver: str, dest: Path, srcdir: Path = Path("/usr/src")) -> None:
+    tarball = srcdir / f"linux-source-{kver}.tar.xz"
+    if not tarball.exists() and srcdir == Path("/usr/src"):
         deps.apt_install([f"linux-source-{kver}"])
     if not tarball.exists():
         die(f"{tarball} missing after installing linux-source-{kver}")
@@ -88,18 +88,19 @@ def unpack_debian(kver: str, dest: Path) -> None:
     partial.rename(dest)
 
 
-def make_kernel_tree(kver: str | None) -> Path:
+def make_kernel_tree(kver: str | None, dest: Path | None = None,
+                     srcdir: Path = Path("/usr/src"), submodule: bool = True) -> Path:
     kver = kver or DEFAULT_KVER
     if kver not in KVERS:
         die(f"KVER={kver}: unknown; use one of {', '.join(KVERS)}")
-    dest = default_tree(kver)
+    dest = dest or default_tree(kver)
     if is_ready(dest):
-        info(f"{dest.relative_to(PROJECT)} is ready (Linux {makefile_release(dest)})")
+        info(f"{dest.name} is ready (Linux {makefile_release(dest)})")
         return dest
     if dest.exists() and any(dest.iterdir()):
         die(f"{dest} exists, is not empty and is not a usable kernel git tree; "
             f"move it away (dmacb never deletes a tree it did not finish making)")
-    if kver == DEFAULT_KVER and try_submodule(dest):
+    if submodule and kver == DEFAULT_KVER and try_submodule(dest):
         info(f"kernel-tree: submodule checked out")
         return dest
     # A failed submodule init may leave an empty directory or a .git file.
@@ -110,6 +111,6 @@ def make_kernel_tree(kver: str | None) -> Path:
         else:
             die(f"{dest} was partly filled by the submodule fetch; move it away and rerun")
     info(f"falling back to Debian's linux-source-{kver}")
-    unpack_debian(kver, dest)
-    info(f"{dest.relative_to(PROJECT)} is ready (Linux {makefile_release(dest)})")
+    unpack_debian(kver, dest, srcdir)
+    info(f"{dest.name} is ready (Linux {makefile_release(dest)})")
     return dest

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# api_check.sh - apply, check, build and test the dmaengine helper API
+# patches (patches/api/) on one or more kernel trees.
+#
+# usage: scripts/api_check.sh [--no-build] [--no-kunit] [KERNEL_TREE...]
+#
+# Default trees: kernel-tree and kernel-tree-6.1 next to this script's
+# project root, when present. For each tree this script
+#   1. creates a fresh detached worktree of the tree's HEAD in
+#      ${DMACB_CACHE:-$HOME/.cache/dmacb}/api/<release>/src (the tree itself is
+#      only ever used through `git worktree add`; the worktree of a previous
+#      run is removed first),
+#   2. builds drivers/dma/ with W=1 on x86_64 allmodconfig (CONFIG_WERROR
+#      off, so that all warnings are seen) to record the base warnings
+#      (cached per base commit),
+#   3. `git am`s patches/api/<major.minor>/ (falling back to patches/api/6.12/),
+#   4. runs scripts/checkpatch.pl --strict on every patch,
+#   5. rebuilds drivers/dma/ with W=1 and fails on any new warning or error,
+#      and checks that the KUnit object was really compiled (CC [M]),
+#   6. runs the KUnit suite on UML (tools/testing/kunit/kunit.py).
+# Every step prints one PASS/FAIL line; the exit status is non-zero if any
+# step failed. Environment: DMACB_CACHE, DMACB_JOBS (default: nproc),
+# DMACB_PYTHON (default: /usr/bin/python3).
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PATCH_ROOT=$ROOT/patches/api
+KUNITCONFIG=$PATCH_ROOT/dmaengine-callback.kunitconfig
+CACHE_ROOT=${DMACB_CACHE:-$HOME/.cache/dmacb}/api
+JOBS=${DMACB_JOBS:-$(nproc)}
+PYTHON=${DMACB_PYTHON:-/usr/bin/python3}
+BUILD_TARGETS=(drivers/dma/)
+KUNIT_OBJ=drivers/dma/dmaengine_callback_kunit.o
+
+# git identity for `git am` in our own worktrees only
+export GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-dmacb}
+export GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-dmacb@localhost}
+
+do_build=1
+do_kunit=1
+trees=()
+
+usage() {
+	sed -n 's/^# \{0,1\}//; 4,7p' "${BASH_SOURCE[0]}"
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--no-build) do_build=0 ;;
+	--no-kunit) do_kunit=0 ;;
+	-h|--help) usage; exit 0 ;;
+	--) shift; trees+=("$@"); break ;;
+	-*) echo "api_check: unknown option $1" >&2; usage >&2; exit 2 ;;
+	*) trees+=("$1") ;;
+	esac
+	shift
+done
+
+if [ ${#trees[@]} -eq 0 ]; then
+	for t in "$ROOT/kernel-tree" "$ROOT/kernel-tree-6.1"; do
+		[ -e "$t" ] && trees+=("$t")
+	done
+	if [ ${#trees[@]} -eq 0 ]; then
+		echo "FAIL api_check: no kernel tree given and none found in $ROOT" >&2
+		exit 2
+	fi
+fi
+
+failures=0
+step_start=0
+
+pass() { printf 'PASS %-10s %-12s %s (%ds)\n' "$rel" "$1" "${2:-}" $((SECONDS - step_start)); }
+fail() { printf 'FAIL %-10s %-12s %s (%ds)\n' "$rel" "$1" "${2:-}" $((SECONDS - step_start)); failures=$((failures + 1)); }
+start() { step_start=$SECONDS; }
+
+# warnings/errors of a build log, without paths, line numbers and columns
+warnings() {
+	grep -E '(warning|error):' "$1" |
+		sed -E "s#$2/##g; s#^([^:]*):[0-9]+(:[0-9]+)?:#\\1:#" |
+		sort -u || true
+}
+
+configure() {	# configure <src> <build>
+	make -s -C "$1" O="$2" allmodconfig >/dev/null &&
+		"$1/scripts/config" --file "$2/.config" --disable WERROR &&
+		make -s -C "$1" O="$2" olddefconfig >/dev/null &&
+		make -s -C "$1" O="$2" -j"$JOBS" modules_prepare >/dev/null
+}
+
+build() {	# build <src> <build> <log> [extra targets]
+	local src=$1 b=$2 log=$3
+	shift 3
+	make -C "$src" O="$b" -k -j"$JOBS" W=1 "${BUILD_TARGETS[@]}" "$@" >"$log" 2>&1
+}
+
+check_tree() {
+	local tree=$1 top head makefile version patchlevel sublevel series
+	local dir wt b base_log log patches p cp_bad new
+	rel=$(basename "$tree")
+	start
+
+	if [ ! -d "$tree" ]; then
+		fail setup "$tree: no such directory"
+		return
+	fi
+	if ! top=$(git -C "$tree" rev-parse --show-toplevel 2>/dev/null); then
+		fail setup "$tree: not a git tree"
+		return
+	fi
+	if ! head=$(git -C "$top" rev-parse --verify -q HEAD^{commit}); then
+		fail setup "$tree: git tree without a HEAD commit"
+		return
+	fi
+	if ! makefile=$(git -C "$top" show HEAD:Makefile 2>/dev/null); then
+		fail setup "$tree: no top-level Makefile at HEAD, not a kernel tree"
+		return
+	fi
+	version=$(sed -n 's/^VERSION = //p' <<<"$makefile" | head -1)
+	patchlevel=$(sed -n 's/^PATCHLEVEL = //p' <<<"$makefile" | head -1)
+	sublevel=$(sed -n 's/^SUBLEVEL = //p' <<<"$makefile" | head -1)
+	if [ -z "$version" ] || [ -z "$patchlevel" ]; then
+		fail setup "$tree: cannot read the kernel version from its Makefile"
+		return
+	fi
+	rel=$version.$patchlevel.${sublevel:-0}
+
+	series=$PATCH_ROOT/$version.$patchlevel
+	compgen -G "$series/*.patch" >/dev/null || series=$PATCH_ROOT/6.12
+	mapfile -t patches < <(ls "$series"/*.patch 2>/dev/null)
+	if [ ${#patches[@]} -eq 0 ]; then
+		fail setup "no patches in $series"
+		return
+	fi
+
+	dir=$CACHE_ROOT/$rel
+	wt=$dir/src
+	b=$dir/build
+	mkdir -p "$dir"
+	exec 9>"$dir/lock"
+	if ! flock -n 9; then
+		fail setup "another api_check run holds $dir/lock"
+		return
+	fi
+
+	# our own worktree only: remove the one of a previous run, then add
+	if git -C "$top" worktree list --porcelain | grep -qxF "worktree $wt"; then
+		git -C "$top" worktree remove --force "$wt"
+	fi
+	rm -rf "$wt"
+	git -C "$top" worktree prune
+	if ! git -C "$top" worktree add -q --detach "$wt" "$head" 2>"$dir/worktree.log"; then
+		fail setup "git worktree add failed, see $dir/worktree.log"
+		return
+	fi
+	pass setup "$top @ ${head:0:12} -> $wt, series $(basename "$series") (${#patches[@]} patches)"
+
+	base_log=$dir/base-$head.log
+	if [ $do_build -eq 1 ]; then
+		start
+		if [ -s "$base_log" ]; then
+			pass base-build "cached $base_log"
+		elif configure "$wt" "$b" && build "$wt" "$b" "$base_log.tmp"; then
+			mv "$base_log.tmp" "$base_log"
+			pass base-build "W=1 ${BUILD_TARGETS[*]}: $(warnings "$base_log" "$wt" | wc -l) warning(s) before the patches"
+		else
+			fail base-build "unpatched tree does not build, see $base_log.tmp"
+			base_log=
+		fi
+	fi
+
+	start
+	if ! (cd "$wt" && git am -q "${patches[@]}") >"$dir/am.log" 2>&1; then
+		(cd "$wt" && git am --abort) >/dev/null 2>&1 || true
+		fail git-am "$(head -1 "$dir/am.log"), see $dir/am.log"
+		return
+	fi
+	pass git-am "${#patches[@]} patches from $series"
+
+	start
+	cp_bad=()
+	for p in "${patches[@]}"; do
+		if ! (cd "$wt" && PATH=/usr/bin:$PATH ./scripts/checkpatch.pl --strict -q "$p") \
+			>"$dir/checkpatch-$(basename "$p").log" 2>&1; then
+			cp_bad+=("$(basename "$p")")
+		fi
+	done
+	if [ ${#cp_bad[@]} -eq 0 ]; then
+		pass checkpatch "--strict clean on ${#patches[@]} patches"
+	else
+		fail checkpatch "${cp_bad[*]}, see $dir/checkpatch-*.log"
+	fi
+
+	if [ $do_build -eq 1 ]; then
+		start
+		log=$dir/build.log
+		if ! configure "$wt" "$b"; then
+			fail build "allmodconfig/modules_prepare failed"
+		elif ! build "$wt" "$b" "$log" "$KUNIT_OBJ"; then
+			fail build "make failed, see $log"
+		elif ! grep -q "CC \[M\]  $KUNIT_OBJ" "$log"; then
+			fail build "$KUNIT_OBJ not built as a module, see $log"
+		elif [ -z "$base_log" ]; then
+			fail build "no base log to compare warnings with"
+		else
+			new=$(comm -13 <(warnings "$base_log" "$wt") <(warnings "$log" "$wt"))
+			if [ -n "$new" ]; then
+				fail build "new warnings with W=1, see $log:"
+				printf '     %s\n' "$new"
+			else
+				pass build "W=1 ${BUILD_TARGETS[*]} $KUNIT_OBJ: no new warnings ($(grep -c '^  CC' "$log") objects compiled)"
+			fi
+		fi
+	fi
+
+	if [ $do_kunit -eq 1 ]; then
+		start
+		log=$dir/kunit.log
+		if (cd "$wt" && "$PYTHON" tools/testing/kunit/kunit.py run \
+			--build_dir="$dir/kunit" --kunitconfig="$KUNITCONFIG" \
+			--jobs "$JOBS") >"$log" 2>&1; then
+			pass kunit "$(grep -E 'Testing complete\.' "$log" | sed 's/^\[[0-9:]*\] //' | tail -1)"
+		else
+			fail kunit "see $log: $(grep -E 'Testing complete|ERROR|FAILED' "$log" | tail -1)"
+		fi
+	fi
+}
+
+for tree in "${trees[@]}"; do
+	rel=$(basename "$tree")
+	check_tree "$tree"
+done
+
+if [ $failures -eq 0 ]; then
+	echo "PASS api_check: all steps passed on ${#trees[@]} tree(s)"
+else
+	echo "FAIL api_check: $failures step(s) failed"
+	exit 1
+fi
