@@ -36,25 +36,28 @@ def api_gaps(k: Kernel) -> list[str]:
     return gaps
 
 
-def find_definitions(k: Kernel, names: set[str], known: set[str]) -> list[str]:
-    """Files outside `known` that define one of `names`.
+def find_definitions(k: Kernel, names: set[str], known: set[str],
+                     callers_of: set[str] = frozenset()) -> list[str]:
+    """Files outside `known` that define one of `names` or call one of `callers_of`.
 
     A fixed-string grep, then a definition-shaped filter in Python: a regex
     grep for definitions over the whole tree is 100x slower.
     """
-    if not names:
+    if not names and not callers_of:
         return []
     args = []
-    for n in sorted(names):
+    for n in sorted(names | callers_of):
         args += ["-e", n]
     r = subprocess.run(["git", "-C", str(k.path), "grep", "-n", "-w", "-F", *args, "--",
                         "*.c", ":!drivers/dma"], capture_output=True, text=True)
-    pat = re.compile(r"^[A-Za-z_][^;=]*\b(" + "|".join(map(re.escape, sorted(names))) +
-                     r")\s*\([^;]*$")
+    alt = "|".join(map(re.escape, sorted(names))) or "$^"
+    defn = re.compile(r"^[A-Za-z_][^;=]*\b(" + alt + r")\s*\([^;]*$")
+    call = re.compile(r"\b(" + ("|".join(map(re.escape, sorted(callers_of))) or "$^") +
+                      r")\s*\(")
     out = set()
     for line in r.stdout.splitlines():
         path, _, text = line.split(":", 2)
-        if pat.match(text):
+        if defn.match(text) or (path.endswith(".c") and call.search(text)):
             out.add(path)
     return sorted(out - known)
 
@@ -88,6 +91,8 @@ def gather_sites(files: dict[str, factsmod.FileFacts]):
             seen_lines.add(r["line"])
             s = Site(file=p, line=r["line"], fn=r["fn"], field=r["field"], rhs=r["rhs"],
                      param=params.get((r["fn"], r["desc"]), ""))
+            if r["rhs"].strip() in ("NULL", "0"):
+                continue            # clearing a callback is not choosing one
             if p.startswith(PASSTHROUGH_DIRS):
                 passthrough.append({"file": p, "line": s.line, "function": s.fn, "rhs": s.rhs})
             else:
@@ -116,16 +121,39 @@ def gather_sites(files: dict[str, factsmod.FileFacts]):
     return sites, passthrough, unparsed_sites, not_desc, unmatched
 
 
-def shared_users(k: Kernel, files: dict[str, factsmod.FileFacts], cbs: list[Callback]) -> None:
-    """Users of callbacks set up by exported library functions (one git grep)."""
+def exported_entries(idx: Index, file: str, fn: str, text: str) -> list[str]:
+    """Exported functions of file from which fn is reached (fn itself included)."""
+    callers: dict[str, set[str]] = defaultdict(set)
+    for caller, calls in idx.calls[file].items():
+        for c in calls:
+            callers[c["name"]].add(caller)
+    out, seen, todo = [], set(), [fn]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        if re.search(rf"EXPORT_SYMBOL(_GPL|_NS|_NS_GPL)?\(\s*{re.escape(f)}\s*[,)]", text):
+            out.append(f)
+        todo.extend(callers.get(f, ()))
+    return sorted(out)
+
+
+def shared_users(k: Kernel, idx: Index, cbs: list[Callback]) -> None:
+    """Users of callbacks set up behind exported library functions.
+
+    Such a callback is counted once, in the library; the files calling the
+    library's exported entry points are listed as its users.
+    """
     exported: dict[str, list[Callback]] = defaultdict(list)
     texts: dict[str, str] = {}
     for cb in cbs:
         for s in cb.sites:
             if s.file not in texts:
                 texts[s.file] = (k.path / s.file).read_text(errors="replace")
-            if re.search(rf"EXPORT_SYMBOL(_GPL)?\(\s*{re.escape(s.fn)}\s*\)", texts[s.file]):
-                exported[s.fn].append(cb)
+            for e in exported_entries(idx, s.file, s.fn, texts[s.file]):
+                if cb not in exported[e]:
+                    exported[e].append(cb)
     if not exported:
         return
     args = []
@@ -134,7 +162,6 @@ def shared_users(k: Kernel, files: dict[str, factsmod.FileFacts], cbs: list[Call
     hits = factsmod.memo(k, "users", sorted(exported), lambda: subprocess.run(
         ["git", "-C", str(k.path), "grep", "-l", "-w", "-F", *args, "--", "*.c"],
         capture_output=True, text=True).stdout.split())
-    # which file calls which function: cheap second pass over the hit files
     for p in hits:
         text = (k.path / p).read_text(errors="replace")
         for fn, lst in exported.items():
@@ -166,17 +193,22 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
     idx = Index(files)
     res = Resolver(idx)
     missing_names: set[str] = set()
+    param_fns: set[str] = set()
     dirs_fields: dict[str, set[str]] = defaultdict(set)
     for s in sites:
-        got, _ = res.resolve(s.file, s.fn, s.rhs)
+        got, why = res.resolve(s.file, s.fn, s.rhs)
+        if not got and res.param_dead_ends:
+            param_fns |= res.param_dead_ends    # fetch the files that call them
+            res.param_dead_ends = set()
+            continue
         if not got:
             for alt in re.findall(r"[A-Za-z_]\w*", s.rhs)[-1:]:
                 missing_names.add(alt)
             m = re.search(r"(?:->|\.)\s*([A-Za-z_]\w*)\s*$", s.rhs)
             if m:
                 dirs_fields[s.file.rsplit("/", 1)[0]].add(m.group(1))
-    extra = factsmod.memo(k, "defs", sorted(missing_names),
-                          lambda: find_definitions(k, missing_names, set()))
+    extra = factsmod.memo(k, "defs", sorted(missing_names) + ["--"] + sorted(param_fns),
+                          lambda: find_definitions(k, missing_names, set(), param_fns))
     dfq = [f"{d}:{f}" for d in sorted(dirs_fields) for f in sorted(dirs_fields[d])]
     extra += factsmod.memo(k, "fields", dfq,
                            lambda: same_dir_field_stores(k, dirs_fields, set()))
@@ -214,7 +246,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
         cb.sites.sort(key=lambda s: (s.file, s.line))
         if cb.defined_in:
             judge.judge(cb)
-    shared_users(k, files, callbacks)
+    shared_users(k, idx, callbacks)
 
     unparsed_functions = []
     for p, ff in sorted(files.items()):

@@ -177,7 +177,9 @@ def _split_args(s: str) -> list[str]:
 class Resolver:
     def __init__(self, idx: Index):
         self.idx = idx
-        self.unresolved_why: dict[tuple[str, int], str] = {}
+        # functions whose callback parameter no audited file passes: their
+        # callers live in files the scan did not list
+        self.param_dead_ends: set[str] = set()
 
     def resolve(self, file: str, fn: str, expr: str, depth: int = 0) -> tuple[set[tuple], str]:
         """Functions an expression may evaluate to, and why not when none.
@@ -244,6 +246,7 @@ class Resolver:
                                 out |= {(n, wh, of or p, ol or c["line"]) for n, wh, of, ol in got}
                                 why = why or w
             if not callers:
+                self.param_dead_ends.add(fn)
                 return set(), f"'{name}' is a parameter of {fn}() and no caller passes it here"
             return out, why
         return set(), f"'{name}' is not a function defined in the audited files"

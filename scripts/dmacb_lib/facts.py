@@ -28,7 +28,8 @@ SPATCH_OPTS = ["-D", "facts", "--include-headers", "--disable-worth-trying-opt",
 # virtio and friends out (every file must match both, --all-match).
 SITE_RE = r"(->|\.)[[:space:]]*callback(_result)?[[:space:]]*=[^=]"
 DMA_RE = r"dma_async_tx_descriptor|dmaengine_|device_prep_|callback_param|async_tx|dma_async"
-PROVIDERS = ("drivers/dma/",)
+# Providers (and user space) are not clients.
+PROVIDERS = ("drivers/dma/", "tools/")
 
 
 @dataclass
