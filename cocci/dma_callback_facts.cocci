@@ -13,7 +13,7 @@
 // Confidence: High (sites: type aware; a site in a function spatch cannot
 //   parse is not matched: dmacb cross-checks every site against git grep)
 // Copyright: (C) 2026 The dmacb authors.
-// Options: --no-includes --include-headers --disable-worth-trying-opt
+// Options: --disable-worth-trying-opt
 // Keywords: dmaengine, callback, callback_result, tasklet
 
 virtual report

@@ -106,3 +106,28 @@ def test_html_is_self_contained(fixture_audit):
     html = (fixture_audit["out"] / "index.html").read_text()
     assert "<svg" in html and "fix_spi_dma_done" in html
     assert "http://" not in html and "https://" not in html
+
+
+def test_spatch_timeout_is_reported_not_silent(tmp_path):
+    """A file spatch gives up on: its callbacks are left alone as unparsed."""
+    import json
+    import shutil
+    from conftest import git_tree, run_dmacb
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE_TREE, src)
+    lines = ["#include <linux/dmaengine.h>"]
+    for i in range(8000):
+        lines.append(f"static void big_cb{i}(void *p) {{ int a = g{i}(p, {i}); h(a); }}")
+        lines.append(f"static void big_set{i}(struct dma_async_tx_descriptor *d) "
+                     f"{{ d->callback = big_cb{i}; }}")
+    (src / "drivers" / "spi" / "spi-big.c").write_text("\n".join(lines) + "\n")
+    tree = git_tree(src, tmp_path / "linux")
+    r = run_dmacb("audit", "--kernel", str(tree), "--out", str(tmp_path / "o"),
+                  cache=tmp_path / "c", env_extra={"DMACB_SPATCH_TIMEOUT": "1"})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "o" / "6.99.0-fixture" / "callbacks.json").read_text())
+    assert doc["timeouts"] == ["drivers/spi/spi-big.c"]
+    big = [c for c in doc["callbacks"] if c["file"] == "drivers/spi/spi-big.c"]
+    assert len(big) == 8000
+    assert all(c["action"] == "none" and "unparsed" in c["reasons"] for c in big)
+    assert "files that timed out: 1" in (tmp_path / "o" / "6.99.0-fixture" / "summary.md").read_text()

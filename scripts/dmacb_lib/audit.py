@@ -255,12 +255,14 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
             if n not in defs:
                 unparsed_functions.append({"file": p, "function": n, "line": a})
     timeouts = sorted(p for p, ff in files.items() if ff.timeout)
+    failures = [{"file": p, "error": ff.spatch_failed} for p, ff in sorted(files.items())
+                if ff.spatch_failed]
 
     outdir = out_root / k.release
     report.write(outdir, k, callbacks, {
         "candidates": len(cands), "files_with_facts": len(files),
         "passthrough": passthrough, "unparsed_functions": unparsed_functions,
-        "unparsed_sites": unparsed_sites, "timeouts": timeouts,
+        "unparsed_sites": unparsed_sites, "timeouts": timeouts, "spatch_failures": failures,
         "not_descriptor": not_desc, "unmatched_lines": unmatched, "gaps": gaps,
     })
     info(f"audit: {len(callbacks)} callbacks in {len({c.sites[0].file for c in callbacks})} "

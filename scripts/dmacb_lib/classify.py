@@ -396,9 +396,10 @@ class Judge:
                                  "line": e["line"], "call": e["name"],
                                  "via": " -> ".join(e["path"]), **({"detail": text} if text else {})})
 
-        if ff.timeout:
-            why("unparsed", {"line": 0, "name": "spatch timeout", "path": [cb.name]},
-                "spatch timed out on this file")
+        if ff.timeout or ff.spatch_failed:
+            why("unparsed", {"line": 0, "name": "spatch", "path": [cb.name]},
+                "spatch timed out on this file" if ff.timeout else
+                f"spatch failed on this file: {ff.spatch_failed}")
         for e in effs:
             c = e["cls"]
             if c in VIOLATION:

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +23,11 @@ from .kernel import Kernel
 from .util import PROJECT, Progress, cache_dir, file_digest, info
 
 COCCI = PROJECT / "cocci" / "dma_callback_facts.cocci"
-SPATCH_OPTS = ["-D", "facts", "--include-headers", "--disable-worth-trying-opt",
-               "--very-quiet", "--timeout", "120"]
+# --quiet (not --very-quiet): spatch then names each file it starts
+# (progress) and each file it gives up on ("EXN: ... Timeout in FILE").
+SPATCH_TIMEOUT = int(os.environ.get("DMACB_SPATCH_TIMEOUT", "120"))
+SPATCH_OPTS = ["-D", "facts", "--disable-worth-trying-opt", "--quiet",
+               "--timeout", str(SPATCH_TIMEOUT)]
 # Files that set a descriptor callback; the second pattern keeps timers,
 # virtio and friends out (every file must match both, --all-match).
 SITE_RE = r"(->|\.)[[:space:]]*callback(_result)?[[:space:]]*=[^=]"
@@ -183,7 +187,27 @@ def run_spatch(k: Kernel, paths: list[str], jobs: int) -> dict[str, tuple[list[d
                "--chunksize", "1", "--tmp-dir", str(Path(tmp, "j"))]
         proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
-        seen = set()
+        failed: dict[str, str] = {}
+        errlines: list[str] = []
+
+        def read_stderr() -> None:
+            # spatch names each file it starts, and each it gives up on
+            assert proc.stderr
+            for line in proc.stderr:
+                if line.startswith("HANDLING: "):
+                    rel = absmap.get(line[10:].strip())
+                    if rel:
+                        prog.step(rel)
+                elif line.startswith("EXN: "):
+                    m = re.search(r"EXN: (.*) in (\S+)\s*$", line)
+                    if m and m.group(2) in absmap:
+                        failed[absmap[m.group(2)]] = ("timeout" if "Timeout" in m.group(1)
+                                                      else m.group(1).strip())
+                else:
+                    errlines.append(line)
+
+        t = threading.Thread(target=read_stderr)
+        t.start()
         assert proc.stdout
         for line in proc.stdout:
             if not line.startswith("{"):
@@ -193,23 +217,17 @@ def run_spatch(k: Kernel, paths: list[str], jobs: int) -> dict[str, tuple[list[d
             except json.JSONDecodeError:
                 continue
             rel = absmap.get(d.pop("file"))
-            if rel is None:
-                continue
-            out[rel][0].append(d)
-            if rel not in seen:
-                seen.add(rel)
-                prog.step(rel)
-        err = proc.stderr.read() if proc.stderr else ""
+            if rel is not None:
+                out[rel][0].append(d)
+        t.join()
+        err = "".join(errlines)
         proc.wait()
-    prog.done = len(paths)
     prog.finish()
-    for a, rel in absmap.items():
-        # spatch names files it gave up on (timeouts, parse aborts)
-        for line in err.splitlines():
-            if a in line and re.search(r"timeout|Timeout|TIMEOUT", line):
-                out[rel] = (out[rel][0], "timeout")
+    for rel, why in failed.items():
+        out[rel] = (out[rel][0], why)
     if proc.returncode != 0:
-        info(f"spatch exited {proc.returncode}: {err.strip().splitlines()[-1:] or ''}")
+        raise RuntimeError(f"spatch exited {proc.returncode}: "
+                           f"{(err.strip().splitlines() or ['?'])[-1]}")
     return out
 
 
@@ -242,9 +260,12 @@ def collect(k: Kernel, paths: list[str], jobs: int, use_cache: bool) -> dict[str
         for p in todo:
             records, err = got[p]
             ff = FileFacts(path=p, blob=ids.get(p, ""), records=records,
-                           timeout=(err == "timeout"))
+                           timeout=(err == "timeout"),
+                           spatch_failed="" if err in ("", "timeout") else err)
             text_facts(ff, (k.path / p).read_text(errors="replace"))
             result[p] = ff
+            if ff.timeout or ff.spatch_failed:
+                continue        # never cache a give-up: the next run retries
             tmpf = cdir / f".{keys[p]}.{os.getpid()}"
             tmpf.write_text(json.dumps(ff.to_json()))
             tmpf.replace(cdir / f"{keys[p]}.json")

@@ -126,6 +126,9 @@ def summary_md(k: Kernel, cbs: list[Callback], extra: dict) -> str:
     out += ["## Not audited: what spatch could not read", ""]
     out.append(f"- files that timed out: {len(extra['timeouts'])}" +
                ("" if not extra["timeouts"] else ": " + ", ".join(extra["timeouts"])))
+    out.append(f"- files spatch failed on: {len(extra['spatch_failures'])}")
+    for u in extra["spatch_failures"]:
+        out.append(f"  - {u['file']}: {u['error']}")
     out.append(f"- callback assignments inside functions spatch could not parse: "
                f"{len(extra['unparsed_sites'])}")
     for u in extra["unparsed_sites"]:
