@@ -51,7 +51,8 @@ def find_definitions(k: Kernel, names: set[str], known: set[str],
     r = subprocess.run(["git", "-C", str(k.path), "grep", "-n", "-w", "-F", *args, "--",
                         "*.c", ":!drivers/dma"], capture_output=True, text=True)
     alt = "|".join(map(re.escape, sorted(names))) or "$^"
-    defn = re.compile(r"^[A-Za-z_][^;=]*\b(" + alt + r")\s*\([^;]*$")
+    # 'static void foo(' or, kernel style for long ones, 'foo(' at column 0
+    defn = re.compile(r"^(?:[A-Za-z_][^;=]*[^A-Za-z0-9_])?(" + alt + r")\s*\([^;]*$")
     call = re.compile(r"\b(" + ("|".join(map(re.escape, sorted(callers_of))) or "$^") +
                       r")\s*\(")
     out = set()
