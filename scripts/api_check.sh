@@ -14,7 +14,8 @@
 #      run is removed first),
 #   2. builds drivers/dma/ with W=1 on x86_64 allmodconfig (CONFIG_WERROR
 #      off, so that all warnings are seen) to record the base warnings
-#      (cached per base commit),
+#      (cached per base commit; build dirs are kept and reused, with file
+#      times set so that only what the patches change is rebuilt),
 #   3. `git am`s patches/api/<major.minor>/ (falling back to patches/api/6.12/),
 #   4. runs scripts/checkpatch.pl --strict on every patch,
 #   5. rebuilds drivers/dma/ with W=1 and fails on any new warning or error,
@@ -155,6 +156,13 @@ check_tree() {
 		fail setup "git worktree add failed, see $dir/worktree.log"
 		return
 	fi
+	# Cached build dirs: give every file the commit time of HEAD, and the
+	# files patched in the previous run the current time, so that make
+	# rebuilds exactly what differs from the objects it has.
+	(cd "$wt" && git ls-files -z | xargs -0 touch -h -c -d "@$(git log -1 --format=%ct HEAD)")
+	if [ -s "$dir/touched" ]; then
+		(cd "$wt" && xargs -r touch -c <"$dir/touched")
+	fi
 	pass setup "$top @ ${head:0:12} -> $wt, series $(basename "$series") (${#patches[@]} patches)"
 
 	base_log=$dir/base-$head.log
@@ -162,7 +170,7 @@ check_tree() {
 		start
 		if [ -s "$base_log" ]; then
 			pass base-build "cached $base_log"
-		elif configure "$wt" "$b" && build "$wt" "$b" "$base_log.tmp"; then
+		elif rm -rf "$b" && configure "$wt" "$b" && build "$wt" "$b" "$base_log.tmp"; then
 			mv "$base_log.tmp" "$base_log"
 			pass base-build "W=1 ${BUILD_TARGETS[*]}: $(warnings "$base_log" "$wt" | wc -l) warning(s) before the patches"
 		else
@@ -177,6 +185,7 @@ check_tree() {
 		fail git-am "$(head -1 "$dir/am.log"), see $dir/am.log"
 		return
 	fi
+	git -C "$wt" diff --name-only "$head" HEAD >"$dir/touched"
 	pass git-am "${#patches[@]} patches from $series"
 
 	start

@@ -37,7 +37,8 @@ def api_gaps(k: Kernel) -> list[str]:
 
 
 def find_definitions(k: Kernel, names: set[str], known: set[str],
-                     callers_of: set[str] = frozenset()) -> list[str]:
+                     callers_of: set[str] = frozenset(),
+                     dirs: list[str] | None = None) -> list[str]:
     """Files outside `known` that define one of `names` or call one of `callers_of`.
 
     A fixed-string grep, then a definition-shaped filter in Python: a regex
@@ -48,8 +49,9 @@ def find_definitions(k: Kernel, names: set[str], known: set[str],
     args = []
     for n in sorted(names | callers_of):
         args += ["-e", n]
+    spec = [f"{d}/*.c" for d in dirs] if dirs else ["*.c"]
     r = subprocess.run(["git", "-C", str(k.path), "grep", "-n", "-w", "-F", *args, "--",
-                        "*.c", ":!drivers/dma"], capture_output=True, text=True)
+                        *spec, ":!drivers/dma"], capture_output=True, text=True)
     alt = "|".join(map(re.escape, sorted(names))) or "$^"
     # 'static void foo(' or, kernel style for long ones, 'foo(' at column 0
     defn = re.compile(r"^(?:[A-Za-z_][^;=]*[^A-Za-z0-9_])?(" + alt + r")\s*\([^;]*$")
@@ -221,6 +223,24 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
         res = Resolver(idx)
 
     judge = Judge(idx, kb, k.path)
+    # Helpers the callbacks call that live in other files of their driver's
+    # directory: fetch those files' facts and walk them too.
+    unknown: dict[str, set[str]] = defaultdict(set)
+    for s in sites:
+        for name, where, _, _ in res.resolve(s.file, s.fn, s.rhs)[0]:
+            for u in judge.unknown_callees(where, name):
+                unknown[where.rsplit("/", 1)[0]].add(u)
+    if unknown:
+        names = set().union(*unknown.values())
+        hits = factsmod.memo(k, "helpers", sorted(names) + ["--"] + sorted(unknown),
+                             lambda: find_definitions(k, names, set(), dirs=sorted(unknown)))
+        more = sorted(p for p in hits if p not in files and p.rsplit("/", 1)[0] in unknown)
+        if more:
+            info(f"resolve: {len(more)} more files define helpers the callbacks call")
+            files.update(factsmod.collect(k, more, jobs, use_cache))
+            idx = Index(files)
+            res = Resolver(idx)
+            judge = Judge(idx, kb, k.path)
     by_key: dict[tuple, Callback] = {}
     for s in sites:
         got, why = res.resolve(s.file, s.fn, s.rhs)

@@ -287,16 +287,16 @@ class Judge:
     def effects(self, file: str, fn: str) -> list[dict]:
         """Every effect of fn and its same-file helpers: [{cls, name, line, path, args}]."""
         out: list[dict] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         self._walk(file, fn, [fn], out, seen, None)
         return out
 
     def _walk(self, file: str, fn: str, path: list[str], out: list[dict], seen: set[str],
               top: int | None):
         """top: line of the call in the callback's own body that led here."""
-        if fn in seen:
+        if (file, fn) in seen:
             return
-        seen.add(fn)
+        seen.add((file, fn))
         ff = self.idx.files[file]
         if fn not in self.idx.defs[file]:
             line = ff.functions.get(fn, [0])[0]
@@ -323,6 +323,12 @@ class Judge:
             self._walk(file, name, path + [name], out, seen, top)
             return
         e = self.kb.get(name)
+        if e is None:
+            other = self.sibling_definition(file, name)
+            if other:
+                self._walk(other, name, path + [f"{name}@{other.rsplit('/', 1)[1]}"], out, seen,
+                           top)
+                return
         if e is None and name in ff.macros and depth < 3:
             from .csource import calls_in
             for inner in calls_in(ff.macros[name]):
@@ -342,6 +348,17 @@ class Judge:
         if cls.startswith(("lock", "unlock", "bh-lock", "irq-reenable")):
             rec["lock"] = self._lock_key(args)
         out.append(rec)
+
+    def sibling_definition(self, file: str, name: str) -> str | None:
+        """Another audited file of the same directory that defines name."""
+        d = file.rsplit("/", 1)[0]
+        for p in self.idx.defined_where.get(name, []):
+            if p != file and p.rsplit("/", 1)[0] == d and p.endswith(".c"):
+                return p
+        return None
+
+    def unknown_callees(self, file: str, name: str) -> set[str]:
+        return {e["name"] for e in self.effects(file, name) if e["cls"] == "unknown"}
 
     # -- locks taken elsewhere in the file -----------------------------------
     def _irq_handlers(self, file: str) -> set[str]:
