@@ -10,8 +10,8 @@
 # project root, when present. For each tree this script
 #   1. creates a fresh detached worktree of the tree's HEAD in
 #      ${DMACB_CACHE:-$HOME/.cache/dmacb}/api/<release>/src (the tree itself is
-#      only ever used through `git worktree add`; the worktree of a previous
-#      run is removed first),
+#      only ever used through `git worktree add` and the removal of this
+#      script's own worktree of a previous run),
 #   2. builds drivers/dma/ with W=1 on x86_64 allmodconfig (CONFIG_WERROR
 #      off, so that all warnings are seen) to record the base warnings
 #      (cached per base commit; build dirs are kept and reused, with file
@@ -19,7 +19,8 @@
 #   3. `git am`s patches/api/<major.minor>/ (falling back to patches/api/6.12/),
 #   4. runs scripts/checkpatch.pl --strict on every patch,
 #   5. rebuilds drivers/dma/ with W=1 and fails on any new warning or error,
-#      and checks that the KUnit object was really compiled (CC [M]),
+#      and checks that the KUnit object is a module of this config
+#      (drivers/dma/modules.order), i.e. really compiled, not just built,
 #   6. runs the KUnit suite on UML (tools/testing/kunit/kunit.py).
 # Every step prints one PASS/FAIL line; the exit status is non-zero if any
 # step failed. Environment: DMACB_CACHE, DMACB_JOBS (default: nproc),
@@ -99,7 +100,7 @@ build() {	# build <src> <build> <log> [extra targets]
 
 check_tree() {
 	local tree=$1 top head makefile version patchlevel sublevel series
-	local dir wt b base_log log patches p cp_bad new
+	local dir wt b base_log log patches p cp_bad new admin
 	rel=$(basename "$tree")
 	start
 
@@ -146,13 +147,22 @@ check_tree() {
 		return
 	fi
 
-	# our own worktree only: remove the one of a previous run, then add
-	if git -C "$top" worktree list --porcelain | grep -qxF "worktree $wt"; then
-		git -C "$top" worktree remove --force "$wt"
+	# Our own worktree only: unregister the one of a previous run (its
+	# admin dir in the tree's .git/worktrees, checked to point at $wt) and
+	# move it aside; deleting 80k files is slow, so that happens in the
+	# background. Then add a fresh one at the same path.
+	if [ -e "$wt" ]; then
+		admin=$(git -C "$wt" rev-parse --absolute-git-dir 2>/dev/null || true)
+		if [ -n "$admin" ] && [ "$admin" != "$(git -C "$top" rev-parse --absolute-git-dir)" ] &&
+		   [ "$(cat "$admin/gitdir" 2>/dev/null)" = "$wt/.git" ]; then
+			rm -rf "$admin"
+		fi
+		mv "$wt" "$dir/trash.$$.$RANDOM"
 	fi
-	rm -rf "$wt"
-	git -C "$top" worktree prune
-	if ! git -C "$top" worktree add -q --detach "$wt" "$head" 2>"$dir/worktree.log"; then
+	if compgen -G "$dir/trash.*" >/dev/null; then
+		nohup rm -rf "$dir"/trash.* >/dev/null 2>&1 &
+	fi
+	if ! git -C "$top" worktree add -q -f --detach "$wt" "$head" 2>"$dir/worktree.log"; then
 		fail setup "git worktree add failed, see $dir/worktree.log"
 		return
 	fi
@@ -209,8 +219,8 @@ check_tree() {
 			fail build "allmodconfig/modules_prepare failed"
 		elif ! build "$wt" "$b" "$log" "$KUNIT_OBJ"; then
 			fail build "make failed, see $log"
-		elif ! grep -q "CC \[M\]  $KUNIT_OBJ" "$log"; then
-			fail build "$KUNIT_OBJ not built as a module, see $log"
+		elif ! grep -Eqx "${KUNIT_OBJ%.o}\.k?o" "$b/drivers/dma/modules.order"; then
+			fail build "$KUNIT_OBJ is not a module of this config, see $log"
 		elif [ -z "$base_log" ]; then
 			fail build "no base log to compare warnings with"
 		else

@@ -44,11 +44,12 @@ GUARDS = {
     "rcu": "safe", "preempt": "safe", "srcu": "sleep", "device": "sleep",
 }
 
+RESTART = re.compile(r"prep|submit|issue_pending")
+
 # Contract violations (DESIGN.md, hardirq contract) and what they are called.
 VIOLATION = {
     "sleep": "may-sleep",
     "bh-lock": "bh-lock",
-    "dmaengine": "restarts-dma",
     "softirq-only": "softirq-only",
     "irq-reenable": "irq-reenable",
 }
@@ -419,7 +420,12 @@ class Judge:
                 f"spatch failed on this file: {ff.spatch_failed}")
         for e in effs:
             c = e["cls"]
-            if c in VIOLATION:
+            if c == "dmaengine":
+                # starting a transfer vs any other re-entry (status, terminate,
+                # or a subsystem function that reaches them): both deadlock on
+                # a provider lock held around the callback
+                why("restarts-dma" if RESTART.search(e["name"]) else "reenters-dma", e)
+            elif c in VIOLATION:
                 why(VIOLATION[c], e)
             elif c == "unparsed":
                 why("unparsed", e, f"spatch could not parse {e['name']}()")

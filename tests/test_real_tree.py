@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The audit on the real 6.12 tree (make check-real; needs kernel-tree).
+
+The verdicts pinned here were checked by hand against the 6.12.117 source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT, run_dmacb
+
+pytestmark = pytest.mark.real
+
+VIOLATIONS = {"restarts-dma", "bh-lock", "lock-shared", "may-sleep", "softirq-only",
+              "irq-reenable", "unresolved", "unparsed", "unknown-call"}
+ACTION_OF = {"complete-only": {"completion"}, "irq-disabled": {"hardirq"},
+             "chained-tasklet": {"hardirq"}, "task-context": {"hardirq", "task"},
+             "hardirq-safe": {"hardirq"}, "left-alone": {"none"}}
+
+# (file, callback) -> (group, action, reasons that must be present)
+HAND_CHECKED: dict[tuple[str, str], tuple[str, str, set[str]]] = {}
+
+
+@pytest.fixture(scope="module")
+def real_audit(tmp_path_factory):
+    tree = ROOT / "kernel-tree"
+    if not (tree / "Makefile").exists():
+        pytest.skip("kernel-tree missing: make kernel-tree")
+    out = tmp_path_factory.mktemp("real")
+    cache = os.environ.get("DMACB_CACHE") or str(out / "cache")
+    r = run_dmacb("audit", "--kernel", str(tree), "--out", str(out), cache=__import__(
+        "pathlib").Path(cache))
+    assert r.returncode == 0, r.stderr
+    rel = next(p for p in out.iterdir() if p.name[0].isdigit())
+    return {"doc": json.loads((rel / "callbacks.json").read_text()), "out": rel,
+            "tree": tree, "cache": cache}
+
+
+def test_every_verdict_is_consistent(real_audit):
+    cbs = real_audit["doc"]["callbacks"]
+    assert len(cbs) >= 150
+    for c in cbs:
+        assert c["action"] in ACTION_OF[c["group"]], c
+        if c["action"] in ("completion", "hardirq"):
+            assert not (set(c["reasons"]) & VIOLATIONS), c
+        if c["action"] == "task":
+            assert set(c["reasons"]) & VIOLATIONS == {"may-sleep"}, c
+
+
+def test_nothing_is_unresolved(real_audit):
+    assert [c for c in real_audit["doc"]["callbacks"] if not c["defined_in"]] == []
+
+
+def test_no_provider_or_user_space(real_audit):
+    for c in real_audit["doc"]["callbacks"]:
+        assert not c["file"].startswith(("drivers/dma/", "tools/")), c
+
+
+def test_unparsed_functions_are_listed(real_audit):
+    names = {(u["file"], u["function"]) for u in real_audit["doc"]["unparsed_functions"]}
+    # both fail spatch's C parser in 6.12.117 (checked with --parse-c)
+    assert ("drivers/tty/serial/imx.c", "imx_uart_probe") in names
+
+
+def test_shared_pcm_callback_counted_once(real_audit):
+    cs = [c for c in real_audit["doc"]["callbacks"]
+          if c["callback"] == "dmaengine_pcm_dma_complete"]
+    assert len(cs) == 1 and cs[0]["defined_in"] == "sound/core/pcm_dmaengine.c"
+    assert len(cs[0]["users"]) >= 3
+
+
+def test_async_tx_passthrough(real_audit):
+    assert any(p["function"] == "async_tx_submit" for p in real_audit["doc"]["passthrough"])
+
+
+@pytest.mark.parametrize("key", sorted(HAND_CHECKED), ids=[k[1] for k in sorted(HAND_CHECKED)])
+def test_hand_checked(real_audit, key):
+    group, action, reasons = HAND_CHECKED[key]
+    c = next(c for c in real_audit["doc"]["callbacks"]
+             if (c["file"], c["callback"]) == key)
+    assert (c["group"], c["action"]) == (group, action), c
+    assert reasons <= set(c["reasons"]), c
+
+
+def test_unchanged_rerun_uses_the_cache(real_audit, tmp_path):
+    r = run_dmacb("audit", "--kernel", str(real_audit["tree"]), "--out", str(tmp_path),
+                  cache=__import__("pathlib").Path(real_audit["cache"]))
+    assert r.returncode == 0
+    assert "running spatch" not in r.stderr
+    a = (real_audit["out"] / "callbacks.csv").read_text()
+    b = (tmp_path / real_audit["out"].name / "callbacks.csv").read_text()
+    assert a == b
+
+
+def test_tree_untouched(real_audit):
+    st = subprocess.run(["git", "-C", str(real_audit["tree"]), "status", "--porcelain"],
+                        capture_output=True, text=True)
+    assert st.stdout == ""
