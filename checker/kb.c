@@ -28,6 +28,7 @@ static const char *const class_names[KB_NR_CLASSES] = {
 	[KB_WORK] = "work",
 	[KB_SLEEP] = "sleep",
 	[KB_SLEEP_GFP] = "sleep-gfp",
+	[KB_REGMAP] = "regmap",
 	[KB_SOFTIRQ_ONLY] = "softirq-only",
 	[KB_DMAENGINE] = "dmaengine",
 };
@@ -48,7 +49,7 @@ int kb_class_forbidden_in_hardirq(enum kb_class cls)
 	case KB_DMAENGINE:
 		return 1;
 	default:
-		return 0;	/* KB_SLEEP_GFP depends on the gfp argument */
+		return 0;	/* KB_SLEEP_GFP, KB_REGMAP: depend on the call site */
 	}
 }
 

@@ -27,6 +27,7 @@ enum kb_class {
 	KB_WORK,
 	KB_SLEEP,
 	KB_SLEEP_GFP,
+	KB_REGMAP,		/* sleeps unless the driver's regmap is MMIO */
 	KB_SOFTIRQ_ONLY,
 	KB_DMAENGINE,
 	KB_NR_CLASSES

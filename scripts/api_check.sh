@@ -23,13 +23,14 @@
 #      (drivers/dma/modules.order), i.e. really compiled, not just built,
 #   6. runs the KUnit suite on UML (tools/testing/kunit/kunit.py).
 # Every step prints one PASS/FAIL line; the exit status is non-zero if any
-# step failed. Environment: DMACB_CACHE, DMACB_JOBS (default: nproc),
+# step failed. Environment: DMACB_CACHE, DMACB_PATCHES (default: patches/api),
+# DMACB_JOBS (default: nproc),
 # DMACB_PYTHON (default: /usr/bin/python3).
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PATCH_ROOT=$ROOT/patches/api
+PATCH_ROOT=${DMACB_PATCHES:-$ROOT/patches/api}
 KUNITCONFIG=$PATCH_ROOT/dmaengine-callback.kunitconfig
 CACHE_ROOT=${DMACB_CACHE:-$HOME/.cache/dmacb}/api
 JOBS=${DMACB_JOBS:-$(nproc)}
@@ -147,6 +148,13 @@ check_tree() {
 		return
 	fi
 
+	# Build dirs and the file-time trick below are only valid for the
+	# base commit they were built from: start cold when HEAD moved.
+	if [ "$(cat "$dir/head" 2>/dev/null)" != "$head" ]; then
+		rm -rf "$b" "$dir/kunit" "$dir/touched"
+		echo "$head" >"$dir/head"
+	fi
+
 	# Our own worktree only: unregister the one of a previous run (its
 	# admin dir in the tree's .git/worktrees, checked to point at $wt) and
 	# move it aside; deleting 80k files is slow, so that happens in the
@@ -200,6 +208,7 @@ check_tree() {
 
 	start
 	cp_bad=()
+	rm -f "$dir"/checkpatch-*.log
 	for p in "${patches[@]}"; do
 		if ! (cd "$wt" && PATH=/usr/bin:$PATH ./scripts/checkpatch.pl --strict -q "$p") \
 			>"$dir/checkpatch-$(basename "$p").log" 2>&1; then

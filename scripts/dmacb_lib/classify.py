@@ -49,6 +49,7 @@ RESTART = re.compile(r"prep|submit|issue_pending")
 # Contract violations (DESIGN.md, hardirq contract) and what they are called.
 VIOLATION = {
     "sleep": "may-sleep",
+    "sleep-maybe": "may-sleep",     # depends on the bus or a gfp we cannot see
     "bh-lock": "bh-lock",
     "softirq-only": "softirq-only",
     "irq-reenable": "irq-reenable",
@@ -277,6 +278,7 @@ class Judge:
         self.idx = idx
         self.kb = kb
         self.tree = tree
+        self._regmap: dict[str, bool] = {}
 
     def _lock_key(self, args: str) -> str:
         a = _split_args(args)
@@ -342,13 +344,54 @@ class Judge:
         if cls == "sleep-gfp":
             a = _split_args(args)
             g = a[e.gfp_arg] if e.gfp_arg < len(a) else ""
-            cls = "safe" if ATOMIC_GFP.search(g) and not SLEEPING_GFP.search(g) else "sleep"
+            cls = self._gfp_class(file, path, g)
+        elif cls == "regmap":
+            cls = "safe" if self.mmio_regmap(file) else "sleep-maybe"
         if cls == "work" and BH_WQ.search(args):
             cls = "tasklet"
         rec = {**ev, "cls": cls}
         if cls.startswith(("lock", "unlock", "bh-lock", "irq-reenable")):
             rec["lock"] = self._lock_key(args)
         out.append(rec)
+
+    def _gfp_class(self, file: str, path: list[str], g: str) -> str:
+        """safe, sleep, or sleep-maybe for an allocation with gfp expression g.
+
+        A gfp that is a parameter of the helper making the call is followed
+        one call up the path: helpers often take the caller's gfp.
+        """
+        if ATOMIC_GFP.search(g) and not SLEEPING_GFP.search(g):
+            return "safe"
+        if SLEEPING_GFP.search(g):
+            return "sleep"
+        g = g.strip()
+        if len(path) >= 2 and re.fullmatch(r"[A-Za-z_]\w*", g):
+            fn, parent = path[-1], path[-2]
+            d = self.idx.defs[file].get(fn)
+            if d and g in _params(d) and "@" not in fn + parent:
+                i = _params(d).index(g)
+                verdicts = set()
+                for c in self.idx.calls[file].get(parent, []):
+                    if c["name"] == fn:
+                        a = _split_args(c["args"])
+                        verdicts.add(self._gfp_class(file, path[:-1], a[i]) if i < len(a)
+                                     else "sleep-maybe")
+                if verdicts:
+                    for v in ("sleep", "sleep-maybe", "safe"):
+                        if v in verdicts:
+                            return v
+        return "sleep-maybe"
+
+    def mmio_regmap(self, file: str) -> bool:
+        """Does this driver create only MMIO regmaps (spinlock, no bus to sleep on)?"""
+        if file not in self._regmap:
+            text = (self.tree / file).read_text(errors="replace") if self.tree else ""
+            inits = set(re.findall(r"\bregmap_init_(\w+)|\bdevm_regmap_init_(\w+)", text))
+            kinds = {a or b for a, b in inits}
+            mmio = {k for k in kinds if k.startswith("mmio")}
+            syscon = re.search(r"\bsyscon_\w*regmap\w*\(", text) is not None
+            self._regmap[file] = bool(mmio or syscon) and not (kinds - mmio)
+        return self._regmap[file]
 
     def sibling_definition(self, file: str, name: str) -> str | None:
         """Another audited file of the same directory that defines name."""
@@ -450,12 +493,14 @@ class Judge:
                         if e["cls"] == "complete"]
         if uses_result:
             reasons.append("uses-result")
-        if "may-sleep" in reasons:
+        # a latent bug is claimed only for a call that sleeps for sure
+        definite_sleep = any(e["cls"] == "sleep" for e in effs)
+        if definite_sleep:
             cb.latent_bug = True
         hard = [r for r in reasons if r != "uses-result"]
         if not hard:
             cb.group, cb.action = self._shape(file, cb, effs, uses_result)
-        elif set(hard) == {"may-sleep"} and not any(
+        elif set(hard) == {"may-sleep"} and definite_sleep and not any(
                 e["cls"] in ("lock", "bh-lock") for e in effs):
             # Already a bug in softirq context; process context is what it wants.
             cb.group, cb.action = "task-context", "task"

@@ -19,7 +19,7 @@ KB_FILE = PROJECT / "kb" / "kernel-functions.tsv"
 CLASSES = (
     "unknown", "safe", "debug", "complete", "wake", "notify", "lock-irqsave",
     "unlock-irqrestore", "lock-irq", "irq-reenable", "lock", "unlock", "bh-lock",
-    "tasklet", "work", "sleep", "sleep-gfp", "softirq-only", "dmaengine",
+    "tasklet", "work", "sleep", "sleep-gfp", "regmap", "softirq-only", "dmaengine",
 )
 
 
