@@ -23,7 +23,50 @@ ACTION_OF = {"complete-only": {"completion"}, "irq-disabled": {"hardirq"},
              "hardirq-safe": {"hardirq"}, "left-alone": {"none"}}
 
 # (file, callback) -> (group, action, reasons that must be present)
-HAND_CHECKED: dict[tuple[str, str], tuple[str, str, set[str]]] = {}
+HAND_CHECKED: dict[tuple[str, str], tuple[str, str, set[str]]] = {
+    # only complete()
+    ("drivers/spi/spi-imx.c", "spi_imx_dma_rx_callback"): ("complete-only", "completion", set()),
+    ("drivers/ata/pata_arasan_cf.c", "dma_callback"): ("complete-only", "completion", set()),
+    # container_of, then everything under spin_lock_irqsave
+    ("drivers/spi/spi-s3c64xx.c", "s3c64xx_spi_dmacb"): ("irq-disabled", "hardirq", set()),
+    # host->lock irqsave around ata_qc_complete (libata completes from hardirq)
+    ("drivers/ata/sata_dwc_460ex.c", "dma_dwc_xfer_done"): ("irq-disabled", "hardirq", set()),
+    # tasklet_schedule / queue_work(system_bh_wq, ...)
+    ("drivers/tty/serial/atmel_serial.c", "atmel_complete_rx_dma"):
+        ("chained-tasklet", "hardirq", set()),
+    ("drivers/crypto/omap-aes.c", "omap_aes_dma_out_callback"):
+        ("chained-tasklet", "hardirq", set()),
+    ("drivers/mmc/host/atmel-mci.c", "atmci_dma_complete"): ("chained-tasklet", "hardirq", set()),
+    # atomic_dec + wake_up
+    ("drivers/ntb/test/ntb_perf.c", "perf_dma_copy_callback"): ("hardirq-safe", "hardirq", set()),
+    # regmap_update_bits on an MMIO regmap, then complete()
+    ("sound/soc/stm/stm32_spdifrx.c", "stm32_spdifrx_dma_complete"):
+        ("hardirq-safe", "hardirq", set()),
+    # dmaengine_terminate_async() from the callback
+    ("drivers/spi/spi-bcm2835.c", "bcm2835_spi_dma_rx_done"):
+        ("left-alone", "none", {"reenters-dma"}),
+    # dmaengine_tx_status() first thing
+    ("drivers/tty/serial/8250/8250_dma.c", "dma_rx_complete"):
+        ("left-alone", "none", {"reenters-dma"}),
+    # crypto_finalize_aead_request() (defined in omap-aes-gcm.c)
+    ("drivers/crypto/omap-aes.c", "omap_aes_gcm_dma_out_callback"):
+        ("left-alone", "none", {"softirq-only"}),
+    # spin_lock_irq/spin_unlock_irq
+    ("drivers/mmc/host/omap_hsmmc.c", "omap_hsmmc_dma_callback"):
+        ("left-alone", "none", {"irq-reenable"}),
+    # wait_for_completion() between spin_unlock_irq and spin_lock_irq
+    ("drivers/mmc/host/renesas_sdhi_sys_dmac.c", "renesas_sdhi_sys_dmac_dma_callback"):
+        ("left-alone", "none", {"irq-reenable", "may-sleep", "latent-bug"}),
+    # snd_pcm_period_elapsed() -> xrun stop -> dmaengine_terminate_async()
+    ("sound/core/pcm_dmaengine.c", "dmaengine_pcm_dma_complete"):
+        ("left-alone", "none", {"reenters-dma"}),
+    # the client's rx_handler is called through a pointer
+    ("drivers/ntb/ntb_transport.c", "ntb_rx_copy_callback"):
+        ("left-alone", "none", {"unknown-call", "uses-result"}),
+    # iio_trigger_poll_nested() runs nested threaded handlers: needs a task
+    ("drivers/iio/adc/at91-sama5d2_adc.c", "at91_dma_buffer_done"):
+        ("task-context", "task", {"may-sleep", "latent-bug"}),
+}
 
 
 @pytest.fixture(scope="module")

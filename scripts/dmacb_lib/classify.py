@@ -46,6 +46,12 @@ GUARDS = {
 
 RESTART = re.compile(r"prep|submit|issue_pending")
 
+# Address computations and annotations: no work of their own, so they do not
+# count when deciding a callback's shape (as debug prints do not).
+PURE = re.compile(r"(container_of|container_of_const|from_\w+|to_\w+|\w+_get_drvdata|"
+                  r"\w+_get_devdata|netdev_priv|likely|unlikely|READ_ONCE|min|max|min_t|"
+                  r"max_t|BIT|GENMASK|FIELD_\w+|ARRAY_SIZE|IS_ENABLED|WARN_ON\w*)")
+
 # Contract violations (DESIGN.md, hardirq contract) and what they are called.
 VIOLATION = {
     "sleep": "may-sleep",
@@ -512,7 +518,8 @@ class Judge:
         cb.evidence = evidence + self._shape_evidence(effs)
 
     def _shape(self, file: str, cb: Callback, effs: list[dict], uses_result: bool):
-        real = [e for e in effs if e["cls"] not in ("debug",)]
+        real = [e for e in effs if e["cls"] != "debug" and
+                not (e["cls"] == "safe" and PURE.fullmatch(e["name"]))]
         classes = {e["cls"] for e in real}
         if classes <= {"complete"} and classes and not uses_result and \
                 self._only_completes(file, cb.name):
