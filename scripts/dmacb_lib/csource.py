@@ -21,34 +21,20 @@ KEYWORDS = {
 }
 
 
+_LEXEMES = re.compile(r"""/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'""", re.S)
+
+
+def _blank(m: re.Match) -> str:
+    t = m.group(0)
+    if t[0] in "\"'":
+        # keep the quotes, blank the contents
+        return t[0] + re.sub(r"[^\n]", " ", t[1:-1]) + t[-1]
+    return re.sub(r"[^\n]", " ", t)
+
+
 def strip_comments(text: str) -> str:
     """Blank out comments and string/char literals, keeping line numbers."""
-    out = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "/" and i + 1 < n and text[i + 1] == "*":
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(re.sub(r"[^\n]", " ", text[i:j]))
-            i = j
-        elif c == "/" and i + 1 < n and text[i + 1] == "/":
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            out.append(" " * (j - i))
-            i = j
-        elif c in "\"'":
-            j = i + 1
-            while j < n and text[j] != c and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(c + re.sub(r"[^\n]", " ", text[i + 1:j - 1]) + c
-                       if j - i >= 2 else text[i:j])
-            i = j
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+    return _LEXEMES.sub(_blank, text)
 
 
 @dataclass

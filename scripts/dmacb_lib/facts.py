@@ -63,51 +63,39 @@ def tool_digest() -> str:
     return file_digest([COCCI, here / "facts.py", here / "csource.py"])
 
 
+def _grep_worktree(k: Kernel) -> list[str]:
+    """Two greps of the working tree: fixed strings first, the exact patterns on the hits."""
+    r = subprocess.run(["git", "-C", str(k.path), "grep", "-l", "-I", "-F",
+                        "-e", ">callback", "-e", ".callback", "-e", "> callback",
+                        "-e", ". callback", "--", "*.c", "*.h"], capture_output=True, text=True)
+    first = r.stdout.split()
+    if not first:
+        return []
+    r = subprocess.run(["git", "-C", str(k.path), "grep", "-l", "-I", "-E", "--all-match",
+                        "-e", SITE_RE, "-e", DMA_RE, "--", *first],
+                       capture_output=True, text=True)
+    if r.returncode not in (0, 1):
+        raise RuntimeError(f"git grep failed: {r.stderr.strip()}")
+    return sorted(p for p in r.stdout.split() if not p.startswith(PROVIDERS))
+
+
 def candidates(k: Kernel) -> list[str]:
     """Candidate files of the working tree.
 
-    The list for a commit is cached; files changed in the working tree
-    (or untracked) are grepped again on top of it.
+    Cached per commit for a clean tree.  A tree with changes (or untracked
+    files) is grepped as it is and the result is not cached.
     """
+    if changed_files(k):
+        return _grep_worktree(k)
     cfile = cache_dir() / "scan" / f"{k.head}-{tool_digest()}.txt"
     if cfile.exists():
-        base = cfile.read_text().split()
-    else:
-        r = subprocess.run(["git", "-C", str(k.path), "grep", "-l", "-I", "-F",
-                            "-e", ">callback", "-e", ".callback", "-e", "> callback",
-                            "-e", ". callback", k.head, "--", "*.c", "*.h"],
-                           capture_output=True, text=True)
-        # grep the commit itself, not the working tree: the cache is for HEAD
-        first = [p.split(":", 1)[1] for p in r.stdout.split()]
-        r = subprocess.run(["git", "-C", str(k.path), "grep", "-l", "-I", "-E", "--all-match",
-                            "-e", SITE_RE, "-e", DMA_RE, k.head, "--", *first],
-                           capture_output=True, text=True) if first else None
-        base = sorted(p.split(":", 1)[1] for p in (r.stdout.split() if r else [])
-                      if not p.split(":", 1)[1].startswith(PROVIDERS))
-        cfile.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cfile.with_name(cfile.name + f".{os.getpid()}")
-        tmp.write_text("\n".join(base) + "\n")
-        tmp.replace(cfile)
-    changed = [p for p in changed_files(k) if p.endswith((".c", ".h"))]
-    if not changed:
-        return base
-    present = [p for p in changed if (k.path / p).exists()]
-    again = set(_grep_candidates_untracked(k, present))
-    return sorted((set(base) - set(changed)) | again)
-
-
-def _grep_candidates_untracked(k: Kernel, paths: list[str]) -> list[str]:
-    """Like the scan, for files that may be untracked (git grep --no-index)."""
-    out = []
-    site = re.compile(r"(->|\.)\s*callback(_result)?\s*=[^=]")
-    dma = re.compile(DMA_RE)
-    for p in paths:
-        if p.startswith(PROVIDERS):
-            continue
-        text = (k.path / p).read_text(errors="replace")
-        if site.search(text) and dma.search(text):
-            out.append(p)
-    return out
+        return cfile.read_text().split()
+    base = _grep_worktree(k)
+    cfile.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cfile.with_name(cfile.name + f".{os.getpid()}")
+    tmp.write_text("\n".join(base) + "\n")
+    tmp.replace(cfile)
+    return base
 
 
 def changed_files(k: Kernel) -> list[str]:
