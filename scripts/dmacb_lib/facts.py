@@ -160,6 +160,31 @@ def text_facts(ff: FileFacts, raw: str) -> None:
     ff.includes = re.findall(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', raw, re.M)
 
 
+def parse_record(line: str) -> dict | None:
+    """One line of the facts script's output: JSON, or an OCaml TSV record."""
+    if line.startswith("{"):
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            return None
+    f = line.rstrip("\n").split("\t")
+    try:
+        if f[0] == "C" and len(f) >= 6:
+            return {"k": "call", "file": f[1], "line": int(f[2]), "fn": f[3], "name": f[4],
+                    "args": "\t".join(f[5:])}
+        if f[0] == "D" and len(f) >= 5:
+            return {"k": "def", "file": f[1], "line": int(f[2]), "fn": f[3], "name": f[3],
+                    "params": "\t".join(f[4:])}
+        if f[0] == "I" and len(f) == 5:
+            return {"k": "icall", "file": f[1], "line": int(f[2]), "fn": f[3], "name": f[4]}
+        if f[0] == "S" and len(f) == 6:
+            return {"k": "store", "file": f[1], "line": int(f[2]), "fn": f[3], "dst": f[4],
+                    "src": f[5]}
+    except ValueError:
+        pass
+    return None
+
+
 def run_spatch(k: Kernel, paths: list[str], jobs: int) -> dict[str, tuple[list[dict], str]]:
     """Facts for paths: {path: (records, error)}; one file per group."""
     out: dict[str, tuple[list[dict], str]] = {p: ([], "") for p in paths}
@@ -199,12 +224,13 @@ def run_spatch(k: Kernel, paths: list[str], jobs: int) -> dict[str, tuple[list[d
         t = threading.Thread(target=read_stderr)
         t.start()
         assert proc.stdout
+        bad = 0
         for line in proc.stdout:
-            if not line.startswith("{"):
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
+            d = parse_record(line)
+            if d is None:
+                # a lost fact could turn into a wrong "safe": never drop one
+                bad += line.startswith(("{", "C\t", "D\t", "I\t", "S\t")) or \
+                    ("\t" in line and not line.startswith(("init_defs", "HANDLING")))
                 continue
             rel = absmap.get(d.pop("file"))
             if rel is not None:
@@ -213,6 +239,9 @@ def run_spatch(k: Kernel, paths: list[str], jobs: int) -> dict[str, tuple[list[d
         err = "".join(errlines)
         proc.wait()
     prog.finish()
+    if bad:
+        raise RuntimeError(f"spatch printed {bad} malformed fact lines; refusing to "
+                           f"classify from incomplete facts")
     for rel, why in failed.items():
         out[rel] = (out[rel][0], why)
     if proc.returncode != 0:
