@@ -13,7 +13,6 @@ from . import facts as factsmod
 from . import kb as kbmod
 from . import report
 from .classify import PASSTHROUGH_DIRS, Callback, Index, Judge, Resolver, Site
-from .csource import enclosing, parse as parse_c
 from .kernel import Kernel
 from .util import PROJECT, info
 

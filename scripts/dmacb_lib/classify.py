@@ -117,9 +117,6 @@ class Index:
             for name in ff.functions:
                 self.defined_where[name].append(p)
 
-    def is_function(self, name: str) -> bool:
-        return name in self.defined_where
-
 
 def _strip(expr: str) -> str:
     e = expr.strip()

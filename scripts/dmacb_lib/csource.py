@@ -160,10 +160,3 @@ def site_lines(text: str) -> list[tuple[int, str, str]]:
     nl = [m.start() for m in re.finditer("\n", text)]
     return [(_line_of(text, m.start(), nl), m.group(1), " ".join(m.group(2).split()))
             for m in _SITE_LINE.finditer(text)]
-
-
-def enclosing(src: Source, line: int) -> Function | None:
-    for fn in src.functions.values():
-        if fn.line <= line <= fn.end:
-            return fn
-    return None

@@ -48,7 +48,6 @@ class FileFacts:
     macros: dict = field(default_factory=dict)
     inits: list = field(default_factory=list)           # [field, ident, line]
     grep_sites: list = field(default_factory=list)      # [line, field, rhs]
-    includes: list = field(default_factory=list)        # local "x.h" includes
 
     def to_json(self) -> dict:
         return self.__dict__
@@ -157,7 +156,6 @@ def text_facts(ff: FileFacts, raw: str) -> None:
     ff.macros = src.macros
     ff.inits = [list(t) for t in csource.initialiser_stores(src.text)]
     ff.grep_sites = [list(t) for t in csource.site_lines(src.text)]
-    ff.includes = re.findall(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', raw, re.M)
 
 
 def parse_record(line: str) -> dict | None:

@@ -9,7 +9,6 @@ worktree, and the audit cache is keyed on git blob ids.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -96,8 +95,3 @@ def resolve(kernel: str | None, kver: str | None = None) -> Kernel:
     if head.returncode != 0:
         die(f"{origin}: git repository has no commit yet; commit the tree first")
     return Kernel(path=path, release=release, head=head.stdout.strip())
-
-
-def env_kernel() -> tuple[str | None, str | None]:
-    """KERNEL= and KVER= as make passes them down (empty means unset)."""
-    return (os.environ.get("KERNEL") or None, os.environ.get("KVER") or None)
