@@ -192,7 +192,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
 
     # Callbacks defined in files that set none, or stored into fields in
     # other files of the driver's directory: fetch those files' facts too.
-    idx = Index(files)
+    idx = Index(files, k.path)
     res = Resolver(idx)
     missing_names: set[str] = set()
     param_fns: set[str] = set()
@@ -218,7 +218,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
     if extra:
         info(f"resolve: {len(extra)} more files define or store callbacks")
         files.update(factsmod.collect(k, sorted(set(extra)), jobs, use_cache))
-        idx = Index(files)
+        idx = Index(files, k.path)
         res = Resolver(idx)
 
     judge = Judge(idx, kb, k.path)
@@ -237,7 +237,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
         if more:
             info(f"resolve: {len(more)} more files define helpers the callbacks call")
             files.update(factsmod.collect(k, more, jobs, use_cache))
-            idx = Index(files)
+            idx = Index(files, k.path)
             res = Resolver(idx)
             judge = Judge(idx, kb, k.path)
     by_key: dict[tuple, Callback] = {}

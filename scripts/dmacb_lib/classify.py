@@ -90,8 +90,10 @@ class Callback:
 class Index:
     """Facts of all files, indexed for resolution."""
 
-    def __init__(self, files: dict[str, FileFacts]):
+    def __init__(self, files: dict[str, FileFacts], tree: Path | None = None):
         self.files = files
+        self.tree = tree
+        self._text: dict[str, tuple[str, list[int]]] = {}
         self.defs: dict[str, dict[str, dict]] = {}       # file -> name -> def record
         self.calls: dict[str, dict[str, list[dict]]] = {}
         self.icalls: dict[str, dict[str, list[dict]]] = {}
@@ -116,6 +118,34 @@ class Index:
                 defs, calls, icalls, stores
             for name in ff.functions:
                 self.defined_where[name].append(p)
+
+    def args(self, file: str, rec: dict) -> str:
+        """The argument text of a call record, read from the source on demand.
+
+        spatch gives the callee's line; the first `name(` on that line is taken
+        and its parentheses matched across lines.  Comments and string contents
+        are blanked first, so neither can unbalance the match.
+        """
+        if "args" in rec:
+            return rec["args"]
+        if file not in self._text:
+            raw = (self.tree / file).read_text(errors="replace") if self.tree else ""
+            text = strip_comments(raw)
+            self._text[file] = (text, [0] + [m.end() for m in re.finditer("\n", text)])
+        text, starts = self._text[file]
+        args = ""
+        line = rec["line"]
+        if 0 < line <= len(starts):
+            end = starts[line] if line < len(starts) else len(text)
+            m = re.compile(rf"\b{re.escape(rec['name'])}\s*\(").search(text, starts[line - 1])
+            if m and m.start() < end:
+                depth, i = 1, m.end()
+                while i < len(text) and depth:
+                    depth += {"(": 1, ")": -1}.get(text[i], 0)
+                    i += 1
+                args = " ".join(text[m.end():i - 1].split())
+        rec["args"] = args
+        return args
 
 
 def _strip(expr: str) -> str:
@@ -244,7 +274,7 @@ class Resolver:
                 for caller, calls in self.idx.calls[p].items():
                     for c in calls:
                         if c["name"] == fn:
-                            args = _split_args(c["args"])
+                            args = _split_args(self.idx.args(p, c))
                             if i < len(args):
                                 callers += 1
                                 got, w = self.resolve(p, caller, args[i], depth + 1)
@@ -310,7 +340,7 @@ class Judge:
                         "file": file, "top": top or line, "args": ""})
             return
         for c in sorted(self.idx.calls[file].get(fn, []), key=lambda c: c["line"]):
-            self._call(file, c["name"], c["args"], c["line"], path, out, seen,
+            self._call(file, c["name"], self.idx.args(file, c), c["line"], path, out, seen,
                        top if top is not None else c["line"])
         for c in self.idx.icalls[file].get(fn, []):
             out.append({"cls": "indirect", "name": c["name"], "line": c["line"], "path": path,
@@ -376,7 +406,7 @@ class Judge:
                 verdicts = set()
                 for c in self.idx.calls[file].get(parent, []):
                     if c["name"] == fn:
-                        a = _split_args(c["args"])
+                        a = _split_args(self.idx.args(file, c))
                         verdicts.add(self._gfp_class(file, path[:-1], a[i]) if i < len(a)
                                      else "sleep-maybe")
                 if verdicts:
@@ -415,7 +445,7 @@ class Judge:
                 if c["name"] in ("request_irq", "devm_request_irq", "request_any_context_irq",
                                  "devm_request_any_context_irq", "request_threaded_irq",
                                  "devm_request_threaded_irq"):
-                    a = _split_args(c["args"])
+                    a = _split_args(self.idx.args(file, c))
                     i = 2 if c["name"].startswith("devm") else 1
                     if i < len(a):
                         hs.add(_strip(a[i]))
@@ -431,12 +461,15 @@ class Judge:
             for c in calls:
                 cls = None
                 if c["name"] in ("guard", "scoped_guard"):
-                    cls = GUARDS.get((_split_args(c["args"]) or [""])[0])
-                    key = self._lock_key(", ".join(_split_args(c["args"])[1:]))
+                    a = _split_args(self.idx.args(file, c))
+                    cls = GUARDS.get((a or [""])[0])
+                    key = self._lock_key(", ".join(a[1:]))
                 else:
                     e = self.kb.get(c["name"])
                     cls = e.cls if e else None
-                    key = self._lock_key(c["args"])
+                    if cls not in ("lock", "bh-lock"):
+                        continue
+                    key = self._lock_key(self.idx.args(file, c))
                 if cls in ("lock", "bh-lock") and key:
                     res[key].append({"fn": fn, "name": c["name"], "line": c["line"], "cls": cls})
         return res

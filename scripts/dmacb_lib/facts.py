@@ -167,9 +167,9 @@ def parse_record(line: str) -> dict | None:
             return None
     f = line.rstrip("\n").split("\t")
     try:
-        if f[0] == "C" and len(f) >= 6:
-            return {"k": "call", "file": f[1], "line": int(f[2]), "fn": f[3], "name": f[4],
-                    "args": "\t".join(f[5:])}
+        if f[0] == "C" and len(f) == 5:
+            # arguments: read from the source when needed (classify.Index.args)
+            return {"k": "call", "file": f[1], "line": int(f[2]), "fn": f[3], "name": f[4]}
         if f[0] == "D" and len(f) >= 5:
             return {"k": "def", "file": f[1], "line": int(f[2]), "fn": f[3], "name": f[3],
                     "params": "\t".join(f[4:])}
