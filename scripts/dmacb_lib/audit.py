@@ -161,20 +161,53 @@ def shared_users(k: Kernel, idx: Index, cbs: list[Callback]) -> None:
     args = []
     for fn in sorted(exported):
         args += ["-e", fn]
-    hits = factsmod.memo(k, "users", sorted(exported), lambda: subprocess.run(
-        ["git", "-C", str(k.path), "grep", "-l", "-w", "-F", *args, "--", "*.c"],
-        capture_output=True, text=True).stdout.split())
-    for p in hits:
-        text = (k.path / p).read_text(errors="replace")
-        for fn, lst in exported.items():
-            if re.search(rf"\b{re.escape(fn)}\s*\(", text):
-                for cb in lst:
-                    if p not in cb.users and p != cb.defined_in and \
-                            all(p != s.file for s in cb.sites):
-                        cb.users.append(p)
+    # a user is a file with a line calling one of the entry points
+    lines = factsmod.memo(k, "users", sorted(exported), lambda: subprocess.run(
+        ["git", "-C", str(k.path), "grep", "-n", "-w", "-F", *args, "--", "*.c"],
+        capture_output=True, text=True).stdout.splitlines())
+    call = re.compile(r"\b(" + "|".join(map(re.escape, sorted(exported))) + r")\s*\(")
+    for line in lines:
+        p, _, text = line.split(":", 2)
+        for fn in {m.group(1) for m in call.finditer(text)}:
+            for cb in exported[fn]:
+                if p not in cb.users and p != cb.defined_in and \
+                        all(p != s.file for s in cb.sites):
+                    cb.users.append(p)
     for lst in exported.values():
         for cb in lst:
             cb.users.sort()
+
+
+def needed_files(k: Kernel, sites: list[Site], res: Resolver, judge: Judge) -> list[str]:
+    missing_names: set[str] = set()
+    param_fns: set[str] = set()
+    dirs_fields: dict[str, set[str]] = defaultdict(set)
+    unknown: dict[str, set[str]] = defaultdict(set)
+    for s in sites:
+        got, why = res.resolve(s.file, s.fn, s.rhs)
+        if not got and res.param_dead_ends:
+            param_fns |= res.param_dead_ends    # fetch the files that call them
+            res.param_dead_ends = set()
+            continue
+        if not got:
+            missing_names.update(re.findall(r"[A-Za-z_]\w*", s.rhs)[-1:])
+            m = re.search(r"(?:->|\.)\s*([A-Za-z_]\w*)\s*$", s.rhs)
+            if m:
+                dirs_fields[s.file.rsplit("/", 1)[0]].add(m.group(1))
+        for name, where, _, _ in got:
+            for u in judge.unknown_callees(where, name):
+                unknown[where.rsplit("/", 1)[0]].add(u)
+    extra = factsmod.memo(k, "defs", sorted(missing_names) + ["--"] + sorted(param_fns),
+                          lambda: find_definitions(k, missing_names, set(), param_fns))
+    dfq = [f"{d}:{f}" for d in sorted(dirs_fields) for f in sorted(dirs_fields[d])]
+    extra += factsmod.memo(k, "fields", dfq,
+                           lambda: same_dir_field_stores(k, dirs_fields, set()))
+    if unknown:
+        names = set().union(*unknown.values())
+        hits = factsmod.memo(k, "helpers", sorted(names) + ["--"] + sorted(unknown),
+                             lambda: find_definitions(k, names, set(), dirs=sorted(unknown)))
+        extra += [p for p in hits if p.rsplit("/", 1)[0] in unknown]
+    return extra
 
 
 def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool = True) -> int:
@@ -190,56 +223,21 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
 
     sites, passthrough, unparsed_sites, not_desc, unmatched = gather_sites(files)
 
-    # Callbacks defined in files that set none, or stored into fields in
-    # other files of the driver's directory: fetch those files' facts too.
-    idx = Index(files, k.path)
-    res = Resolver(idx)
-    missing_names: set[str] = set()
-    param_fns: set[str] = set()
-    dirs_fields: dict[str, set[str]] = defaultdict(set)
-    for s in sites:
-        got, why = res.resolve(s.file, s.fn, s.rhs)
-        if not got and res.param_dead_ends:
-            param_fns |= res.param_dead_ends    # fetch the files that call them
-            res.param_dead_ends = set()
-            continue
-        if not got:
-            for alt in re.findall(r"[A-Za-z_]\w*", s.rhs)[-1:]:
-                missing_names.add(alt)
-            m = re.search(r"(?:->|\.)\s*([A-Za-z_]\w*)\s*$", s.rhs)
-            if m:
-                dirs_fields[s.file.rsplit("/", 1)[0]].add(m.group(1))
-    extra = factsmod.memo(k, "defs", sorted(missing_names) + ["--"] + sorted(param_fns),
-                          lambda: find_definitions(k, missing_names, set(), param_fns))
-    dfq = [f"{d}:{f}" for d in sorted(dirs_fields) for f in sorted(dirs_fields[d])]
-    extra += factsmod.memo(k, "fields", dfq,
-                           lambda: same_dir_field_stores(k, dirs_fields, set()))
-    extra = sorted(set(extra) - set(files))
-    if extra:
-        info(f"resolve: {len(extra)} more files define or store callbacks")
-        files.update(factsmod.collect(k, sorted(set(extra)), jobs, use_cache))
+    # Files the scan did not list but the verdicts need: definitions of
+    # assigned functions, stores into the fields assigned from, callers of
+    # functions passing a callback parameter, and helpers the callbacks
+    # call from other files of their directory.  Fetched together (one
+    # spatch start-up), repeated only while something new turns up.
+    for rnd in range(4):
         idx = Index(files, k.path)
         res = Resolver(idx)
+        judge = Judge(idx, kb, k.path)
+        extra = sorted(set(needed_files(k, sites, res, judge)) - set(files))
+        if not extra or rnd == 3:
+            break
+        info(f"resolve: {len(extra)} more files define, store, pass or help callbacks")
+        files.update(factsmod.collect(k, extra, jobs, use_cache))
 
-    judge = Judge(idx, kb, k.path)
-    # Helpers the callbacks call that live in other files of their driver's
-    # directory: fetch those files' facts and walk them too.
-    unknown: dict[str, set[str]] = defaultdict(set)
-    for s in sites:
-        for name, where, _, _ in res.resolve(s.file, s.fn, s.rhs)[0]:
-            for u in judge.unknown_callees(where, name):
-                unknown[where.rsplit("/", 1)[0]].add(u)
-    if unknown:
-        names = set().union(*unknown.values())
-        hits = factsmod.memo(k, "helpers", sorted(names) + ["--"] + sorted(unknown),
-                             lambda: find_definitions(k, names, set(), dirs=sorted(unknown)))
-        more = sorted(p for p in hits if p not in files and p.rsplit("/", 1)[0] in unknown)
-        if more:
-            info(f"resolve: {len(more)} more files define helpers the callbacks call")
-            files.update(factsmod.collect(k, more, jobs, use_cache))
-            idx = Index(files, k.path)
-            res = Resolver(idx)
-            judge = Judge(idx, kb, k.path)
     by_key: dict[tuple, Callback] = {}
     for s in sites:
         got, why = res.resolve(s.file, s.fn, s.rhs)
