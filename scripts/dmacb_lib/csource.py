@@ -103,11 +103,9 @@ def parse(raw: str) -> Source:
                   text, flags=re.M)
     depth = 0
     last_top = 0        # end of the last top-level statement or block
-    i = 0
-    n = len(code)
     start = None
-    while i < n:
-        c = code[i]
+    for m in _BRACES.finditer(code):
+        c, i = m.group(0), m.start()
         if c == "{":
             if depth == 0:
                 found = _function_name(code[max(last_top, i - 4000):i])
@@ -129,12 +127,12 @@ def parse(raw: str) -> Source:
                 start = None
             elif depth < 0:
                 depth = 0
-        elif c == ";" and depth == 0:
+        elif depth == 0:            # ';' at file scope
             last_top = i + 1
-        i += 1
     return src
 
 
+_BRACES = re.compile(r"[{};]")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 
 
