@@ -83,15 +83,17 @@ emit("site", p, desc=D, rhs=F, field=fld)
 
 @script:python depends on report@
 p << site_ptr.p;
+fld << site_ptr.fld;
 F << site_ptr.F;
 @@
-coccilib.report.print_report(p[0], "dmaengine descriptor callback field set to %s" % F)
+coccilib.report.print_report(p[0], "dmaengine descriptor %s set to %s" % (fld, F))
 
 @script:python depends on org@
 p << site_ptr.p;
+fld << site_ptr.fld;
 F << site_ptr.F;
 @@
-coccilib.org.print_todo(p[0], "dmaengine descriptor callback field set to %s" % F)
+coccilib.org.print_todo(p[0], "dmaengine descriptor %s set to %s" % (fld, F))
 
 // -- the same shapes untyped: tells "other struct" from "not parsed" -------
 

@@ -131,3 +131,17 @@ def test_spatch_timeout_is_reported_not_silent(tmp_path):
     assert len(big) == 8000
     assert all(c["action"] == "none" and "unparsed" in c["reasons"] for c in big)
     assert "files that timed out: 1" in (tmp_path / "o" / "6.99.0-fixture" / "summary.md").read_text()
+
+
+def test_smpl_report_mode_as_coccicheck_runs_it(tmp_path):
+    """make coccicheck MODE=report runs spatch -D report: sites only, no facts."""
+    import subprocess
+    from conftest import ROOT
+    f = FIXTURE_TREE / "drivers" / "spi" / "spi-fixture-complete.c"
+    r = subprocess.run(["spatch", "--sp-file", str(ROOT / "cocci" / "dma_callback_facts.cocci"),
+                        "-D", "report", "--very-quiet", str(f)],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any("dmaengine descriptor callback set to fix_spi_dma_done" in x for x in lines)
+    assert not any(x.startswith(("{", "C\t", "D\t")) for x in lines)   # no facts in report mode
