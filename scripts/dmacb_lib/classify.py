@@ -312,6 +312,7 @@ class Judge:
         self.kb = kb
         self.tree = tree
         self._regmap: dict[str, bool] = {}
+        self._effects: dict[tuple[str, str], list[dict]] = {}
 
     def _lock_key(self, args: str) -> str:
         a = _split_args(args)
@@ -321,11 +322,13 @@ class Judge:
         return m[-1] if m else a[0]
 
     def effects(self, file: str, fn: str) -> list[dict]:
-        """Every effect of fn and its same-file helpers: [{cls, name, line, path, args}]."""
-        out: list[dict] = []
-        seen: set[tuple[str, str]] = set()
-        self._walk(file, fn, [fn], out, seen, None)
-        return out
+        """Every effect of fn and its helpers: [{cls, name, line, path, args}] (memoised)."""
+        key = (file, fn)
+        if key not in self._effects:
+            out: list[dict] = []
+            self._walk(file, fn, [fn], out, set(), None)
+            self._effects[key] = out
+        return self._effects[key]
 
     def _walk(self, file: str, fn: str, path: list[str], out: list[dict], seen: set[str],
               top: int | None):
