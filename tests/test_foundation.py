@@ -130,3 +130,13 @@ def test_kernel_tree_refuses_foreign_content(tmp_path):
     with pytest.raises(UserError, match="not empty"):
         kernel_tree.make_kernel_tree("6.1", dest=dest, srcdir=src, submodule=False)
     assert (dest / "precious.c").read_text() == "int x;\n"
+
+
+def test_kernel_tree_submodule_is_pinned_at_v6_12():
+    """The gitlink must stay at mainline v6.12, whatever the local fallback is."""
+    from conftest import ROOT
+    r = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-s", "kernel-tree"],
+                       capture_output=True, text=True, check=True)
+    assert r.stdout.split()[:2] == ["160000", "adc218676eef25575469234709c2d87185ca223a"]
+    gm = (ROOT / ".gitmodules").read_text()
+    assert "shallow = true" in gm and "path = kernel-tree" in gm
