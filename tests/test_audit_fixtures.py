@@ -145,3 +145,30 @@ def test_smpl_report_mode_as_coccicheck_runs_it(tmp_path):
     lines = r.stdout.splitlines()
     assert any("dmaengine descriptor callback set to fix_spi_dma_done" in x for x in lines)
     assert not any(x.startswith(("{", "C\t", "D\t")) for x in lines)   # no facts in report mode
+
+
+def test_uncommitted_changes_are_audited_as_they_are(tmp_path):
+    """The working tree counts, not HEAD: an edit changes the verdict, a rerun
+    on the edited tree does not reuse HEAD's facts, and HEAD is untouched."""
+    import json
+    import subprocess
+    from conftest import git_tree, run_dmacb
+    tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
+    f = tree / "drivers" / "spi" / "spi-fixture-complete.c"
+    text = f.read_text()
+    assert "complete(&" in text
+    # a clean run first fills the caches keyed on HEAD
+    r = run_dmacb("audit", "--kernel", str(tree), "--out", str(tmp_path / "o0"),
+                  cache=tmp_path / "c")
+    assert r.returncode == 0, r.stderr
+    # make the complete-only callback sleep, without committing
+    f.write_text(text.replace("complete(&", "msleep(1);\n\tcomplete(&", 1))
+    out = tmp_path / "o"
+    r = run_dmacb("audit", "--kernel", str(tree), "--out", str(out), cache=tmp_path / "c")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((out / "6.99.0-fixture" / "callbacks.json").read_text())
+    c = next(c for c in doc["callbacks"] if c["callback"] == "fix_spi_dma_done")
+    assert c["action"] == "task" and "may-sleep" in c["reasons"], c
+    st = subprocess.run(["git", "-C", str(tree), "status", "--porcelain"],
+                        capture_output=True, text=True).stdout
+    assert st.strip() == "M drivers/spi/spi-fixture-complete.c"
