@@ -554,7 +554,10 @@ class Judge:
         real = [e for e in effs if e["cls"] != "debug" and
                 not (e["cls"] == "safe" and PURE.fullmatch(e["name"]))]
         classes = {e["cls"] for e in real}
+        # the core signals the descriptor's completion with complete(): one
+        # waiter.  complete_all() callbacks are not equivalent: keep them.
         if classes <= {"complete"} and classes and not uses_result and \
+                all(e["name"] == "complete" for e in real) and \
                 self._only_completes(file, cb.name):
             return "complete-only", "completion"
         # irq-disabled: every effect happens between the callback's own
