@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Subjects and bodies of the per-driver commits.
+
+The subject prefix is what recent commits touching the file used (git
+history); a tree without history (a Debian tarball) falls back to the
+reviewed per-directory table below.  Bodies are plain kernel English,
+wrapped at 75 columns, one paragraph per group.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import subprocess
+import textwrap
+from pathlib import Path, PurePosixPath
+
+# (directory prefix, subject prefix; {name} is the file's base name with a
+# subsystem prefix such as 'spi-' or 'i2c-' removed).  First match wins.
+PREFIX_TABLE: list[tuple[str, str]] = [
+    ("drivers/spi/", "spi: {name}:"),
+    ("drivers/tty/serial/", "serial: {name}:"),
+    ("drivers/mmc/host/", "mmc: {name}:"),
+    ("drivers/i2c/busses/", "i2c: {name}:"),
+    ("drivers/crypto/", "crypto: {name} -"),
+    ("drivers/mtd/nand/raw/", "mtd: rawnand: {name}:"),
+    ("drivers/mtd/nand/onenand/", "mtd: onenand: {name}:"),
+    ("drivers/mtd/", "mtd: {name}:"),
+    ("drivers/media/", "media: {name}:"),
+    ("drivers/iio/adc/", "iio: adc: {name}:"),
+    ("drivers/iio/buffer/", "iio: buffer-dmaengine:"),
+    ("drivers/iio/", "iio: {name}:"),
+    ("sound/soc/", "ASoC: {name}:"),
+    ("sound/", "ALSA: {name}:"),
+    ("drivers/net/wwan/", "net: wwan: {name}:"),
+    ("drivers/net/", "net: {name}:"),
+    ("drivers/ata/", "ata: {name}:"),
+    ("drivers/ntb/", "NTB: {name}:"),
+    ("drivers/pci/endpoint/", "PCI: endpoint: {name}:"),
+    ("drivers/slimbus/", "slimbus: {name}:"),
+    ("drivers/soc/tegra/", "soc/tegra: {name}:"),
+    ("drivers/usb/", "usb: {name}:"),
+    ("drivers/gpu/drm/", "drm/{name}:"),
+    ("drivers/fpga/", "fpga: {name}:"),
+    ("drivers/misc/", "misc: {name}:"),
+    ("drivers/input/", "Input: {name} -"),
+    ("drivers/", "{dir}: {name}:"),
+    ("arch/arm/", "ARM: {name}:"),
+    ("arch/powerpc/", "powerpc: {name}:"),
+    ("arch/", "{dir}: {name}:"),
+]
+
+_STRIP = re.compile(r"^(spi|i2c|mmc|serial)[-_]")
+
+
+def table_prefix(path: str) -> str:
+    p = PurePosixPath(path)
+    name = _STRIP.sub("", p.stem)
+    parts = p.parts
+    top = parts[1] if len(parts) > 2 else parts[0]
+    for d, fmt in PREFIX_TABLE:
+        if path.startswith(d):
+            return fmt.format(name=name, dir=top)
+    return f"{top}: {name}:"
+
+
+def history_prefix(tree: Path, path: str, base: str) -> str | None:
+    """The prefix most used by the last 30 commits touching the file."""
+    r = subprocess.run(["git", "-C", str(tree), "log", "-n", "30", "--no-merges",
+                        "--format=%s", base, "--", path], capture_output=True, text=True)
+    counts: collections.Counter[str] = collections.Counter()
+    for s in r.stdout.splitlines():
+        m = re.match(r"^((?:[\w./+-]+(?:: | - ))+)", s)
+        if m and not s.startswith(("Merge", "Revert")):
+            counts[m.group(1).strip()] += 1
+    if not counts:
+        return None
+    return counts.most_common(1)[0][0]
+
+
+def prefix(tree: Path, paths: list[str], base: str) -> tuple[str, str]:
+    """(prefix, 'history' | 'table') for a commit touching `paths`."""
+    got = history_prefix(tree, paths[0], base)
+    if got:
+        return got, "history"
+    return table_prefix(paths[0]), "table"
+
+
+def _para(text: str) -> str:
+    return textwrap.fill(" ".join(text.split()), width=75, break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def _names(cbs: list[str]) -> str:
+    names = [f"{c}()" for c in cbs]
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+WHY = ("Completion callbacks of dmaengine clients run from a tasklet today, "
+       "and tasklets are deprecated.")
+
+
+def message(prefix: str, conv: list[dict]) -> str:
+    """Commit message for one driver; `conv` are its converted callbacks."""
+    by_action: dict[str, list[dict]] = collections.defaultdict(list)
+    for c in conv:
+        by_action[c["action"]].append(c)
+    if set(by_action) == {"completion"}:
+        subject = f"{prefix} use a dmaengine descriptor completion"
+    elif set(by_action) == {"hardirq"}:
+        subject = f"{prefix} let the DMA callback run in hardirq context"
+        if len(conv) > 1:
+            subject = f"{prefix} let the DMA callbacks run in hardirq context"
+    elif set(by_action) == {"task"}:
+        subject = f"{prefix} ask for a task-context DMA callback"
+    else:
+        subject = f"{prefix} move DMA callbacks to the new dmaengine contexts"
+    paras = [WHY]
+    comp = by_action.get("completion", [])
+    if comp:
+        deleted = [c["callback"] for c in comp if c.get("deleted")]
+        kept = [c["callback"] for c in comp if not c.get("deleted")]
+        exprs = sorted({e for c in comp for e in c.get("completions", [])})
+        t = (f"{_names([c['callback'] for c in comp])} did nothing but complete() a "
+             f"completion. Let the dmaengine core signal it instead, with "
+             f"dmaengine_desc_set_completion({', '.join(exprs) if len(exprs) == 1 else '...'}"
+             f"): the waiter is then woken from where the provider sees the transfer "
+             f"end, in hardirq context where the provider supports it, one hop fewer.")
+        if deleted:
+            t += f" {_names(deleted)} {'is' if len(deleted) == 1 else 'are'} no longer used and removed."
+        if kept:
+            t += (f" {_names(kept)} {'stays' if len(kept) == 1 else 'stay'}: still used "
+                  f"elsewhere in the file.")
+        paras.append(t)
+    hard = by_action.get("hardirq", [])
+    if hard:
+        groups = collections.defaultdict(list)
+        for c in hard:
+            groups[c["group"]].append(c["callback"])
+        for g, cbs in sorted(groups.items()):
+            what = {
+                "irq-disabled": "does all its work with interrupts disabled "
+                                "(spin_lock_irqsave()) and",
+                "chained-tasklet": "only schedules further deferred work and",
+                "task-context": "only queues work and",
+                "hardirq-safe": "",
+            }.get(g, "")
+            one = len(cbs) == 1
+            paras.append(
+                f"{_names(cbs)} {what} {'neither sleeps' if one else 'neither sleep'}, "
+                f"nor {'takes' if one else 'take'} a lock that is also taken with only "
+                f"bottom halves disabled, nor {'re-enters' if one else 're-enter'} the "
+                f"dmaengine API, nor {'re-enables' if one else 're-enable'} interrupts. "
+                f"Mark {'its descriptor' if one else 'their descriptors'} with "
+                f"DMA_PREP_HARDIRQ_CALLBACK so that the provider may call "
+                f"{'it' if one else 'them'} directly from its interrupt handler "
+                f"instead of deferring to a tasklet. Providers that do not know the "
+                f"flag keep calling {'it' if one else 'them'} as before.")
+    task = by_action.get("task", [])
+    if task:
+        paras.append(
+            f"{_names([c['callback'] for c in task])} may sleep. Mark the descriptor "
+            f"with DMA_PREP_TASK_CALLBACK so that the dmaengine core calls it from a "
+            f"workqueue, in task context, instead of from a tasklet where sleeping is "
+            f"a bug.")
+    scripts = sorted({c["script"] for c in conv})
+    checked = (" The hardirq contract was checked by dmacb's audit of the callback and "
+               "the functions it calls." if hard else "")
+    paras.append(f"Generated with dmacb's semantic patch{'es' if len(scripts) > 1 else ''} "
+                 f"{' and '.join(scripts)}.{checked}")
+    return subject + "\n\n" + "\n\n".join(_para(p) for p in paras) + "\n"

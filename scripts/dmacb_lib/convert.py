@@ -1,0 +1,296 @@
+# SPDX-License-Identifier: GPL-2.0
+"""convert: the audit's verdicts -> one commit per driver on a branch.
+
+  1. audit HEAD (cached: about a second on a rerun);
+  2. the branch dmacb/<release> in a worktree (worktree.py), the
+     helper-API patches applied first with git am;
+  3. per file, the callbacks with an action are rewritten one after the
+     other, starting from the base text, by the semantic patches in
+     cocci/ (rewrite.py checks each result against the intended change;
+     a callback whose rewrite is not exactly that is left alone);
+  4. one commit per driver (files joined by a callback form one driver);
+  5. reports/<release>/convert.json and convert.md.
+
+A rerun recomputes every file from the base text: a file the branch
+already holds in that form is "already converted" and nothing is
+committed, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import audit, commitmsg, rewrite, worktree
+from .kernel import Kernel
+from .util import PROJECT, Progress, die, info
+
+SCRIPT_OF = {"completion": "cocci/dma_callback_to_completion.cocci",
+             "hardirq": "cocci/dma_callback_hardirq_flag.cocci",
+             "task": "cocci/dma_callback_hardirq_flag.cocci"}
+
+
+def api_series(release: str) -> list[Path]:
+    """patches/api/<major.minor>/, else the newest series (said so).
+    DMACB_API_SERIES=dir overrides (the tests' fixture tree has no
+    drivers/dma to patch)."""
+    if os.environ.get("DMACB_API_SERIES"):
+        d = Path(os.environ["DMACB_API_SERIES"]).resolve()
+        if not d.is_dir():
+            die(f"DMACB_API_SERIES={d}: no such directory")
+        return sorted(d.glob("*.patch"))
+    root = PROJECT / "patches" / "api"
+    mm = ".".join(release.split(".")[:2])
+    d = root / mm
+    if not d.is_dir():
+        dirs = sorted((p for p in root.iterdir() if p.is_dir()),
+                      key=lambda p: [int(x) for x in p.name.split(".") if x.isdigit()])
+        if not dirs:
+            die(f"{root}: no helper-API series")
+        d = dirs[-1]
+        info(f"api: no series for {mm}; trying {d.relative_to(PROJECT)}")
+    return sorted(d.glob("*.patch"))
+
+
+def apply_api(k: Kernel, wt: Path, branch: str, patches: list[Path], env: dict) -> list[str]:
+    """git am the helper-API series unless the branch has it; its commits.
+
+    The last API commit is recorded in git config (branch.<name>.dmacbApi)
+    so that a rerun finds the series without comparing subjects."""
+    key = f"branch.{branch}.dmacbApi"
+    last = worktree.git(k.path, "config", "--get", key, check=False).stdout.strip()
+    if last and worktree.git(wt, "merge-base", "--is-ancestor", last, "HEAD",
+                             check=False).returncode == 0:
+        return worktree.git(wt, "log", "--reverse", "--format=%H",
+                            f"{k.head}..{last}").stdout.split()
+    if worktree.git(wt, "rev-parse", "HEAD").stdout.strip() != k.head:
+        die(f"branch {branch} has commits but not the helper-API series; rebuild it "
+            f"with --force")
+    r = worktree.git(wt, "am", "--quiet", *map(str, patches), check=False, env=env)
+    if r.returncode != 0:
+        worktree.git(wt, "am", "--abort", check=False)
+        die(f"the helper-API series does not apply to this tree "
+            f"({(r.stdout + r.stderr).strip().splitlines()[0]}); see patches/api/README.md")
+    info(f"api: applied {len(patches)} helper-API patches")
+    worktree.git(k.path, "config", key, worktree.git(wt, "rev-parse", "HEAD").stdout.strip())
+    return worktree.git(wt, "log", "--reverse", "--format=%H", f"{k.head}..HEAD").stdout.split()
+
+
+def plan(callbacks: list[dict]) -> tuple[dict[str, list[rewrite.Item]], list[dict]]:
+    """Items per file, and records of callbacks that are not attempted."""
+    per_file: dict[str, dict[str, rewrite.Item]] = defaultdict(dict)
+    records = []
+    for c in callbacks:
+        if c["action"] == "none":
+            continue
+        rec = {"callback": c["callback"], "file": c["sites"][0]["file"],
+               "defined_in": c["defined_in"], "group": c["group"], "action": c["action"],
+               "sites": [f"{s['file']}:{s['line']}" for s in c["sites"]]}
+        if c["action"] == "completion":
+            other = sorted({s["file"] for s in c["sites"]} - {c["defined_in"]})
+            if other:
+                records.append({**rec, "status": "not-converted", "kind": "manual",
+                                "reason": f"defined in {c['defined_in']} but assigned in "
+                                          f"{other[0]}: the completion rewrite works within "
+                                          f"one file"})
+                continue
+        for s in c["sites"]:
+            it = per_file[s["file"]].setdefault(c["callback"], rewrite.Item(
+                c["callback"], c["action"], [], c.get("completes") or [], c["defined_in"]))
+            it.sites.append(s)
+    return {f: list(v.values()) for f, v in per_file.items()}, records
+
+
+def rewrite_file(wt: Path, base: str, path: str, items: list[rewrite.Item]) -> dict:
+    """Run the items on the base text of one file; compare with the branch."""
+    text = worktree.git(wt, "show", f"{base}:{path}").stdout
+    orig = text
+    outcomes = []
+    for it in items:
+        try:
+            text, out = rewrite.apply(text, Path(path).name, it)
+        except Exception as e:          # spatch failure, timeout: one file only
+            out = rewrite.Outcome("failed", f"spatch: {e}")
+        outcomes.append((it, out))
+    tip = (wt / path).read_text()
+    return {"file": path, "orig": orig, "new": text, "tip": tip, "outcomes": outcomes}
+
+
+def drivers(files: list[str], items: dict[str, list[rewrite.Item]]) -> list[list[str]]:
+    """Files that share a callback belong to one driver (one commit)."""
+    parent = {f: f for f in files}
+
+    def find(f):
+        while parent[f] != f:
+            parent[f] = parent[parent[f]]
+            f = parent[f]
+        return f
+    by_cb = defaultdict(list)
+    for f in files:
+        for it in items[f]:
+            by_cb[(it.callback, it.defined_in)].append(f)
+    for fs in by_cb.values():
+        for f in fs[1:]:
+            parent[find(f)] = find(fs[0])
+    groups = defaultdict(list)
+    for f in files:
+        groups[find(f)].append(f)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+
+
+def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
+                   items: dict[str, list[rewrite.Item]], results: dict[str, dict],
+                   meta: dict) -> tuple[list[dict], dict]:
+    """One commit per driver whose files changed; a record per callback."""
+    commits: list[dict] = []
+    by_cb_file: dict[tuple[str, str], dict] = {}
+    for unit in drivers(files, items):
+        to_commit, conv = [], []
+        for f in unit:
+            r = results[f]
+            state = ("unchanged" if r["new"] == r["orig"] else
+                     "done" if r["tip"] == r["new"] else
+                     "todo" if r["tip"] == r["orig"] else "edited")
+            for it, out in r["outcomes"]:
+                rec = by_cb_file.setdefault((it.callback, f), {
+                    "callback": it.callback, "file": f, "action": it.action,
+                    "group": meta[(it.callback, f)]["group"],
+                    "defined_in": meta[(it.callback, f)]["defined_in"],
+                    "sites": [f"{f}:{s['line']}" for s in it.sites]})
+                if out.status != "converted":
+                    rec.update(status="not-converted", reason=out.reason,
+                               kind="spatch-error" if out.reason.startswith("spatch:")
+                               else "manual" if out.status == "unchanged" else "mismatch")
+                elif state == "edited":
+                    rec.update(status="not-converted", kind="branch-edited",
+                               reason="the branch holds another version of this file (edited "
+                                      "by hand, or converted by an older dmacb): rebuild "
+                                      "with --force")
+                else:
+                    rec.update(status="converted", already=state == "done",
+                               deleted=out.deleted, completions=out.completions,
+                               script=SCRIPT_OF[it.action])
+                    conv.append(rec)
+            if state == "todo":
+                (wt / f).write_text(r["new"])
+                to_commit.append(f)
+        if to_commit:
+            pfx, src = commitmsg.prefix(k.path, unit, k.head)
+            msg = commitmsg.message(pfx, [c for c in conv if c["file"] in to_commit])
+            worktree.git(wt, "add", "-f", "--", *to_commit)
+            worktree.git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
+            sha = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+            commits.append({"commit": sha, "files": to_commit, "subject": msg.split("\n")[0],
+                            "prefix_from": src,
+                            "callbacks": sorted({c["callback"] for c in conv
+                                                 if c["file"] in to_commit})})
+        for c in conv:
+            if c["file"] in to_commit:
+                c.pop("already", None)
+                c["commit"] = commits[-1]["commit"]
+            elif c.pop("already", False):
+                c["commit"] = worktree.git(wt, "log", "-1", "--format=%H",
+                                           f"{k.head}..HEAD", "--", c["file"]).stdout.strip()
+    return commits, by_cb_file
+
+
+def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
+        jobs: int, out_root: Path | None = None) -> int:
+    t0 = time.monotonic()
+    out_root = out_root or PROJECT / "reports"
+    worktree.check_tree_clean(k)
+    branch = branch or f"dmacb/{k.release}"
+    audit.run(k, out_root=out_root, jobs=jobs)
+    outdir = out_root / k.release
+    data = json.loads((outdir / "callbacks.json").read_text())
+    if data["tree_commit"] != k.head:
+        die(f"{outdir}/callbacks.json is of {data['tree_commit'][:12]}, not HEAD")
+
+    wt, created = worktree.prepare(k, branch, wt_path, force)
+    env = worktree.commit_env(k)
+    api = apply_api(k, wt, branch, api_series(k.release), env)
+
+    items, records = plan(data["callbacks"])
+    files = sorted(items)
+    prog = Progress("convert", len(files))
+    results: dict[str, dict] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+        futs = {ex.submit(rewrite_file, wt, k.head, f, items[f]): f for f in files}
+        for fut in futs:
+            r = fut.result()
+            results[r["file"]] = r
+            prog.step(r["file"])
+    prog.finish()
+
+    meta = {}
+    for c in data["callbacks"]:
+        for s in c["sites"]:
+            meta[(c["callback"], s["file"])] = c
+    try:
+        commits, by_cb_file = commit_drivers(k, wt, env, files, items, results, meta)
+    except BaseException:
+        # the worktree was clean when we started: drop a half-made commit
+        worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
+        raise
+    for rec in by_cb_file.values():
+        records.append(rec)
+    records.sort(key=lambda r: (r["file"], r["callback"]))
+
+    tip = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+    doc = {"kernel": k.release, "base_commit": k.head, "branch": branch,
+           "worktree": str(wt), "tip": tip, "api_commits": api,
+           "commits": branch_commits(wt, api[-1] if api else k.head),
+           "callbacks": records}
+    write_reports(outdir, doc)
+    st = Counter(r["status"] for r in records)
+    info(f"convert: {st.get('converted', 0)} converted, {st.get('not-converted', 0)} not "
+         f"(reasons in {outdir}/convert.md); {len(commits)} new commit(s) on {branch}, "
+         f"{len(doc['commits'])} in all "
+         f"({wt}) in {time.monotonic() - t0:.1f}s")
+    return 0
+
+
+def branch_commits(wt: Path, since: str) -> list[dict]:
+    """The driver commits on the branch, oldest first."""
+    out = worktree.git(wt, "log", "--reverse", "--format=%x00%H%x09%s", "--name-only",
+                       f"{since}..HEAD").stdout
+    commits = []
+    for chunk in out.split("\0")[1:]:
+        head, *names = [ln for ln in chunk.split("\n") if ln.strip()]
+        sha, subject = head.split("\t", 1)
+        commits.append({"commit": sha, "subject": subject, "files": names})
+    return commits
+
+
+def write_reports(outdir: Path, doc: dict) -> None:
+    outdir.mkdir(parents=True, exist_ok=True)
+    # convert.json must not change between identical runs: no timings,
+    # and the worktree path (per machine) only in the .md
+    stable = {k: v for k, v in doc.items() if k != "worktree"}
+    (outdir / "convert.json").write_text(json.dumps(stable, indent=1, sort_keys=True) + "\n")
+    recs = doc["callbacks"]
+    lines = [f"# dmacb convert: Linux {doc['kernel']}", "",
+             f"Branch `{doc['branch']}`, base `{doc['base_commit'][:12]}`, tip "
+             f"`{doc['tip'][:12]}`: {len(doc['api_commits'])} helper-API commits, then "
+             f"{len(doc['commits'])} driver commits.", "",
+             "| group | action | converted | not converted |", "|---|---|---|---|"]
+    cnt = Counter((r["group"], r["action"], r["status"]) for r in recs)
+    for g, a in sorted({(r["group"], r["action"]) for r in recs}):
+        lines.append(f"| {g} | {a} | {cnt[(g, a, 'converted')]} | "
+                     f"{cnt[(g, a, 'not-converted')]} |")
+    lines += ["", "## Not converted", "", "| callback | file | action | why |",
+              "|---|---|---|---|"]
+    for r in recs:
+        if r["status"] != "converted":
+            lines.append(f"| {r['callback']} | {r['file']} | {r['action']} | "
+                         f"{r['kind']}: {r['reason'].replace('|', '/')} |")
+    lines += ["", "## Converted", "", "| callback | file | action | commit |", "|---|---|---|---|"]
+    for r in recs:
+        if r["status"] == "converted":
+            lines.append(f"| {r['callback']} | {r['file']} | {r['action']} | "
+                         f"{r.get('commit', '')[:12]} |")
+    (outdir / "convert.md").write_text("\n".join(lines) + "\n")

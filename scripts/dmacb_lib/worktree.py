@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The conversion branch and its git worktree.
+
+dmacb never edits the user's working tree.  It converts on a branch
+(dmacb/<kernelrelease> by default) checked out in a worktree under the
+cache directory.  A branch is "ours" when git config records the commit
+dmacb based it on (branch.<name>.dmacbBase): a branch of the same name
+without that record belongs to somebody else and is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .kernel import Kernel
+from .util import cache_dir, die, info
+
+
+def git(path: Path, *args: str, check: bool = True, env: dict | None = None,
+        stdin: str | None = None) -> subprocess.CompletedProcess:
+    r = subprocess.run(["git", "-C", str(path), *args], text=True, capture_output=True,
+                       env=env, input=stdin)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args[:3])}: {r.stderr.strip() or r.stdout.strip()}")
+    return r
+
+
+def default_path(k: Kernel) -> Path:
+    # one worktree per (tree, release): two clones of the same release
+    # must not share one
+    tag = hashlib.sha1(str(k.path).encode()).hexdigest()[:8]
+    return cache_dir() / "convert" / f"{k.release}-{tag}" / "linux"
+
+
+def base_of(k: Kernel, branch: str) -> str | None:
+    r = git(k.path, "config", "--get", f"branch.{branch}.dmacbBase", check=False)
+    return r.stdout.strip() or None
+
+
+def branch_exists(k: Kernel, branch: str) -> bool:
+    return git(k.path, "rev-parse", "--verify", "-q", f"refs/heads/{branch}",
+               check=False).returncode == 0
+
+
+def registered_worktree(k: Kernel, branch: str) -> Path | None:
+    out = git(k.path, "worktree", "list", "--porcelain").stdout
+    path = None
+    for line in out.splitlines():
+        if line.startswith("worktree "):
+            path = Path(line[len("worktree "):])
+        elif line == f"branch refs/heads/{branch}" and path is not None:
+            return path
+    return None
+
+
+def check_tree_clean(k: Kernel) -> None:
+    """Convert works from HEAD; edits that are not committed would be
+    silently left out of the branch, so say so instead."""
+    r = git(k.path, "status", "--porcelain", "--untracked-files=no")
+    dirty = [ln[3:] for ln in r.stdout.splitlines() if ln.strip()]
+    if dirty:
+        die(f"{k.path}: {len(dirty)} tracked file(s) have uncommitted changes "
+            f"(e.g. {dirty[0]}); convert works from a commit: commit or stash them "
+            f"first (nothing was done)")
+
+
+def prepare(k: Kernel, branch: str, path: Path | None, force: bool) -> tuple[Path, bool]:
+    """The worktree of `branch`, created from HEAD if needed.
+
+    Returns (path, created).  Refuses a foreign branch, a branch based on
+    another commit (unless force, which rebuilds our branch), and a
+    worktree with uncommitted changes.
+    """
+    path = path or default_path(k)
+    git(k.path, "worktree", "prune")
+    if branch_exists(k, branch):
+        base = base_of(k, branch)
+        if base is None:
+            die(f"branch {branch} exists in {k.path} and was not made by dmacb; "
+                f"rename or delete it, or pass --branch NAME")
+        if git(k.path, "merge-base", "--is-ancestor", base, branch,
+               check=False).returncode != 0:
+            die(f"branch {branch} no longer contains its base {base[:12]}; it was "
+                f"rewritten by hand: delete it or pass --branch NAME")
+        if base != k.head and not force:
+            die(f"branch {branch} was converted from {base[:12]} but HEAD is now "
+                f"{k.head[:12]}; rerun with --force to rebuild it from HEAD (the old "
+                f"branch is deleted), or pass --branch NAME")
+        if force:
+            remove(k, branch)
+        else:
+            wt = registered_worktree(k, branch)
+            if wt is None:
+                _add(k, path, branch, new=False)
+                wt = path
+            r = git(wt, "status", "--porcelain", "--untracked-files=no")
+            if r.stdout.strip():
+                die(f"worktree {wt} of {branch} has uncommitted changes; commit or "
+                    f"discard them first (nothing was done)")
+            return wt, False
+    if path.exists():
+        if path.resolve().is_relative_to(cache_dir().resolve()):
+            shutil.rmtree(path)     # a leftover of ours (an interrupted run)
+        else:
+            die(f"{path}: already exists; choose another --worktree")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _add(k, path, branch, new=True)
+    git(k.path, "config", f"branch.{branch}.dmacbBase", k.head)
+    return path, True
+
+
+def _add(k: Kernel, path: Path, branch: str, new: bool) -> None:
+    args = ["worktree", "add", "-q"]
+    args += ["-b", branch, str(path), k.head] if new else [str(path), branch]
+    info(f"worktree: {path} on {branch}")
+    git(k.path, *args)
+
+
+def remove(k: Kernel, branch: str) -> None:
+    wt = registered_worktree(k, branch)
+    if wt is not None:
+        git(k.path, "worktree", "remove", "--force", str(wt))
+    git(k.path, "branch", "-D", branch)
+    for key in ("dmacbBase", "dmacbApi"):
+        git(k.path, "config", "--unset", f"branch.{branch}.{key}", check=False)
+    info(f"deleted the old branch {branch}")
+
+
+def commit_env(k: Kernel) -> dict:
+    """Identity from the user's git config, dates fixed to the base commit's,
+    so that rebuilding the branch from the same base gives the same ids."""
+    env = dict(os.environ)
+    date = git(k.path, "log", "-1", "--format=%cI", k.head).stdout.strip()
+    env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+    for var, key in (("NAME", "user.name"), ("EMAIL", "user.email")):
+        val = git(k.path, "config", "--get", key, check=False).stdout.strip()
+        if not val:
+            val = "dmacb" if var == "NAME" else "dmacb@localhost"
+        env.setdefault(f"GIT_AUTHOR_{var}", val)
+        env.setdefault(f"GIT_COMMITTER_{var}", val)
+    return env

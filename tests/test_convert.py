@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: GPL-2.0
+"""dmacb convert on the fixture tree: branch, commits, report, reruns,
+refusals.  The fixture tree has no drivers/dma, so a one-patch fixture
+series (tests/fixtures/convert-api) stands in for the helper-API patches.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE_TREE, ROOT, git_tree, run_dmacb
+
+API = ROOT / "tests" / "fixtures" / "convert-api"
+REL = "6.99.0-fixture"
+BRANCH = f"dmacb/{REL}"
+
+pytestmark = pytest.mark.skipif(shutil.which("spatch") is None, reason="needs spatch")
+
+
+def git(tree: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(tree), *args], check=True, text=True,
+                          capture_output=True).stdout
+
+
+def convert(tree: Path, base: Path, *extra: str) -> subprocess.CompletedProcess:
+    return run_dmacb("convert", "--kernel", str(tree), "--out", str(base / "reports"),
+                     *extra, cache=base / "cache", env_extra={"DMACB_API_SERIES": str(API)})
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    base = tmp_path_factory.mktemp("conv")
+    tree = git_tree(FIXTURE_TREE, base / "linux")
+    head = git(tree, "rev-parse", "HEAD").strip()
+    r = convert(tree, base)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((base / "reports" / REL / "convert.json").read_text())
+    return {"base": base, "tree": tree, "head": head, "doc": doc, "stderr": r.stderr}
+
+
+def branch_file(c, path: str) -> str:
+    return git(c["tree"], "show", f"{BRANCH}:{path}")
+
+
+def rec(c, cb: str) -> dict:
+    got = [r for r in c["doc"]["callbacks"] if r["callback"] == cb]
+    assert len(got) == 1, cb
+    return got[0]
+
+
+def test_user_tree_untouched(converted):
+    t = converted["tree"]
+    assert git(t, "rev-parse", "HEAD").strip() == converted["head"]
+    assert git(t, "status", "--porcelain", "--untracked-files=no") == ""
+    assert git(t, "symbolic-ref", "--short", "HEAD").strip() == "master"
+
+
+def test_api_first_then_one_commit_per_driver(converted):
+    doc = converted["doc"]
+    log = git(converted["tree"], "log", "--reverse", "--format=%H %s",
+              f"{converted['head']}..{BRANCH}").splitlines()
+    assert log[0].split(" ", 1)[1].startswith("dmaengine: fixture helper API")
+    assert [ln.split()[0] for ln in log[:1]] == doc["api_commits"]
+    assert len(log) == 1 + len(doc["commits"])
+    for cm in doc["commits"]:
+        files = git(converted["tree"], "show", "--format=", "--name-only",
+                    cm["commit"]).split()
+        assert files == cm["files"] and len(files) == 1
+    # every callback with an action is accounted for, with a reason if not done
+    audit = json.loads((converted["base"] / "reports" / REL / "callbacks.json").read_text())
+    want = {(c["callback"], s["file"]) for c in audit["callbacks"] if c["action"] != "none"
+            for s in c["sites"]}
+    got = {(r["callback"], r["file"]) for r in doc["callbacks"]}
+    assert want == got
+    for r in doc["callbacks"]:
+        assert r["status"] in ("converted", "not-converted")
+        if r["status"] == "converted":
+            assert r["commit"] in {c["commit"] for c in doc["commits"]}
+        else:
+            assert r["reason"] and r["kind"]
+
+
+def test_param_expression_substituted_and_used_twice_kept(converted):
+    text = branch_file(converted, "drivers/spi/spi-fixture-param.c")
+    assert "dmaengine_desc_set_completion(rx, &ctl->host->rx_done);" in text
+    assert "dmaengine_desc_set_completion(tx, &ctl->host->tx_done);" in text
+    assert "static void fix_pm_rx_done" not in text   # deleted, with its comment
+    assert "dmacb-expect: fix_pm_rx_done" not in text
+    assert "static void fix_pm_tx_done(void *p)" in text   # still called directly
+    assert rec(converted, "fix_pm_rx_done")["deleted"] is True
+    assert rec(converted, "fix_pm_tx_done")["deleted"] is False
+
+
+def test_flags_in_a_variable(converted):
+    text = branch_file(converted, "drivers/mmc/host/fixture-flagsvar.c")
+    assert "flags = DMA_PREP_INTERRUPT | DMA_CTRL_ACK | DMA_PREP_HARDIRQ_CALLBACK;" in text
+    assert text.count("| DMA_PREP_HARDIRQ_CALLBACK") == 1
+
+
+def test_task_flag(converted):
+    text = branch_file(converted, "drivers/mmc/host/fixture-mutex.c")
+    assert "DMA_PREP_TASK_CALLBACK" in text and "DMA_PREP_HARDIRQ_CALLBACK" not in text
+
+
+def test_shared_callback_converted_once_in_its_library(converted):
+    doc = converted["doc"]
+    lib = "drivers/iio/buffer/fixture-buffer-dma.c"
+    assert rec(converted, "fix_buf_block_done")["file"] == lib
+    touched = {f for c in doc["commits"] for f in c["files"]}
+    assert lib in touched
+    assert not any("fixture-buf-user" in f for f in touched)
+    assert "DMA_PREP_INTERRUPT |\n\t\t\t\t\t   DMA_PREP_HARDIRQ_CALLBACK);" in branch_file(
+        converted, lib)
+
+
+def test_smpl_cannot_apply_is_reported_and_file_untouched(converted):
+    r = rec(converted, "fix_rx_done")          # assigned through a local 'cb'
+    assert r["status"] == "not-converted" and r["kind"] == "manual"
+    assert "assigned through 'cb'" in r["reason"]
+    f = "drivers/spi/spi-fixture-var.c"
+    assert branch_file(converted, f) == (FIXTURE_TREE / f).read_text()
+
+
+def test_commit_message(converted):
+    doc = converted["doc"]
+    cm = next(c for c in doc["commits"] if c["files"] == ["drivers/spi/spi-fixture-param.c"])
+    msg = git(converted["tree"], "log", "-1", "--format=%B", cm["commit"])
+    assert msg.startswith("spi: fixture-param: use a dmaengine descriptor completion\n\n")
+    assert "Signed-off-by: " in msg
+    body = [ln for ln in msg.splitlines() if not ln.startswith("Signed-off-by: ")]
+    assert all(len(ln) <= 75 for ln in body)
+
+
+def test_rerun_changes_nothing(converted):
+    c = converted
+    tip = git(c["tree"], "rev-parse", BRANCH).strip()
+    before = (c["base"] / "reports" / REL / "convert.json").read_bytes()
+    r = convert(c["tree"], c["base"])
+    assert r.returncode == 0, r.stderr
+    assert "0 new commit(s)" in r.stderr
+    assert git(c["tree"], "rev-parse", BRANCH).strip() == tip
+    assert (c["base"] / "reports" / REL / "convert.json").read_bytes() == before
+
+
+def test_refusals(tmp_path):
+    tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
+    # a branch of that name that dmacb did not make
+    git(tree, "branch", BRANCH)
+    r = convert(tree, tmp_path)
+    assert r.returncode == 2 and "was not made by dmacb" in r.stderr
+    git(tree, "branch", "-D", BRANCH)
+    # uncommitted changes to tracked files
+    f = tree / "drivers/spi/spi-fixture-param.c"
+    f.write_text(f.read_text() + "\n/* wip */\n")
+    r = convert(tree, tmp_path)
+    assert r.returncode == 2 and "uncommitted changes" in r.stderr
+    assert "/* wip */" in f.read_text()          # never lost
+    git(tree, "checkout", "--", "drivers/spi/spi-fixture-param.c")
+    assert convert(tree, tmp_path).returncode == 0
+    # HEAD moved on: refuse unless --force
+    (tree / "NEWFILE").write_text("x\n")
+    git(tree, "add", "NEWFILE")
+    git(tree, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "next")
+    r = convert(tree, tmp_path)
+    assert r.returncode == 2 and "--force" in r.stderr
+    r = convert(tree, tmp_path, "--force")
+    assert r.returncode == 0, r.stderr
+    assert git(tree, "config", f"branch.{BRANCH}.dmacbBase").strip() == \
+        git(tree, "rev-parse", "HEAD").strip()
