@@ -4,6 +4,7 @@
 #   make audit                 audit the default tree (kernel-tree, 6.12)
 #   make audit KVER=6.1        ... the 6.1 tree (kernel-tree-6.1)
 #   make audit KERNEL=~/linux  ... your own git checkout (never modified)
+#   make convert               branch dmacb/<release> with one commit per driver
 #   make check                 the test suite (fixtures; no kernel tree needed)
 
 DMACB   := scripts/dmacb
@@ -30,7 +31,11 @@ audit:
 	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree; fi
 	$(DMACB) audit
 
-convert verify series:
+convert:
+	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree $(if $(KVER),--kver $(KVER)); fi
+	$(DMACB) convert
+
+verify series:
 	$(DMACB) $@
 
 api-check:

@@ -50,10 +50,27 @@ PREFIX_TABLE: list[tuple[str, str]] = [
     ("arch/", "{dir}: {name}:"),
 ]
 
+# Files whose subsystem uses a name other than the file's (checked
+# against each subsystem's recent history upstream).
+FILE_PREFIX = {
+    "drivers/mtd/nand/raw/atmel/nand-controller.c": "mtd: rawnand: atmel:",
+    "drivers/mtd/nand/raw/cadence-nand-controller.c": "mtd: rawnand: cadence:",
+    "drivers/mtd/nand/raw/gpmi-nand/gpmi-nand.c": "mtd: rawnand: gpmi:",
+    "drivers/pci/endpoint/functions/pci-epf-mhi.c": "PCI: epf-mhi:",
+    "drivers/spi/spi-dw-dma.c": "spi: dw:",
+    "drivers/tty/serial/atmel_serial.c": "tty: serial: atmel:",
+    "drivers/iio/buffer/industrialio-buffer-dmaengine.c": "iio: buffer-dmaengine:",
+    "drivers/crypto/starfive/jh7110-aes.c": "crypto: starfive -",
+    "drivers/crypto/starfive/jh7110-hash.c": "crypto: starfive -",
+    "drivers/crypto/stm32/stm32-hash.c": "crypto: stm32/hash -",
+}
+
 _STRIP = re.compile(r"^(spi|i2c|mmc|serial)[-_]")
 
 
 def table_prefix(path: str) -> str:
+    if path in FILE_PREFIX:
+        return FILE_PREFIX[path]
     p = PurePosixPath(path)
     name = _STRIP.sub("", p.stem)
     parts = p.parts
@@ -125,7 +142,7 @@ def message(prefix: str, conv: list[dict]) -> str:
         exprs = sorted({e for c in comp for e in c.get("completions", [])})
         t = (f"{_names([c['callback'] for c in comp])} did nothing but complete() a "
              f"completion. Let the dmaengine core signal it instead, with "
-             f"dmaengine_desc_set_completion({', '.join(exprs) if len(exprs) == 1 else '...'}"
+             f"dmaengine_desc_set_completion({exprs[0] if len(exprs) == 1 else ''}"
              f"): the waiter is then woken from where the provider sees the transfer "
              f"end, in hardirq context where the provider supports it, one hop fewer.")
         if deleted:
@@ -160,8 +177,13 @@ def message(prefix: str, conv: list[dict]) -> str:
                 f"flag keep calling {'it' if one else 'them'} as before.")
     task = by_action.get("task", [])
     if task:
+        why = sorted({c["sleeps_in"] for c in task if c.get("sleeps_in")})
+        bug = any(c.get("latent_bug") for c in task)
         paras.append(
-            f"{_names([c['callback'] for c in task])} may sleep. Mark the descriptor "
+            f"{_names([c['callback'] for c in task])} may sleep"
+            f"{' (' + ', '.join(w + '()' for w in why) + ')' if why else ''}"
+            f"{', which is a bug in the tasklet it runs in today' if bug else ''}. "
+            f"Mark the descriptor "
             f"with DMA_PREP_TASK_CALLBACK so that the dmaengine core calls it from a "
             f"workqueue, in task context, instead of from a tasklet where sleeping is "
             f"a bug.")

@@ -159,6 +159,10 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
                 rec = by_cb_file.setdefault((it.callback, f), {
                     "callback": it.callback, "file": f, "action": it.action,
                     "group": meta[(it.callback, f)]["group"],
+                    "latent_bug": meta[(it.callback, f)].get("latent_bug", False),
+                    "sleeps_in": next((e["call"] for e in meta[(it.callback, f)].get(
+                        "evidence", []) if e.get("reason") == "may-sleep"
+                        or e.get("effect") in ("sleep", "sleep-gfp", "regmap")), None),
                     "defined_in": meta[(it.callback, f)]["defined_in"],
                     "sites": [f"{f}:{s['line']}" for s in it.sites]})
                 if out.status != "converted":

@@ -385,6 +385,27 @@ def _wrap(line: str, limit: int) -> list[str] | None:
         tail = "\t" * (col // 8) + " " * (col % 8) + line[cut + 3:]
         if len(head.expandtabs(8)) <= limit and len(tail.expandtabs(8)) <= MAX_COLUMNS:
             return [head, tail]
+    # a literal 0 replaced by the flag: the flag becomes the next line's
+    # argument, aligned with the open parenthesis
+    for flag in FLAG.values():
+        cut = line.rfind(f", {flag}")
+        if cut < 0:
+            continue
+        depth = 0
+        start = len(line) - len(line.lstrip())     # a continuation line
+        for i in range(cut - 1, -1, -1):
+            if line[i] == ")":
+                depth += 1
+            elif line[i] == "(":
+                if depth == 0:
+                    start = i + 1
+                    break
+                depth -= 1
+        col = len(line[:start].expandtabs(8))
+        head = line[:cut + 1]
+        tail = "\t" * (col // 8) + " " * (col % 8) + line[cut + 2:]
+        if len(head.expandtabs(8)) <= limit and len(tail.expandtabs(8)) <= MAX_COLUMNS:
+            return [head, tail]
     return None
 
 
@@ -410,7 +431,10 @@ def explain_unapplied(text: str, item: Item) -> str:
     for s in item.sites:
         fn = src.functions.get(s["function"])
         if fn is None:
-            return f"{s['function']}() not found in the file text"
+            return (f"{item.callback} is passed to {s['function']}(), defined in another "
+                    f"file, which sets the descriptor's callback from its parameter: the "
+                    f"flag belongs to that function's caller-provided flags; needs manual "
+                    f"conversion")
         line = text.split("\n")[s["line"] - 1]
         m = re.search(r"([\w.\->\[\]]+?)\s*->\s*callback(?:_result)?\s*=", line)
         d = m.group(1) if m else None

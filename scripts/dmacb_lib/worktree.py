@@ -90,10 +90,20 @@ def prepare(k: Kernel, branch: str, path: Path | None, force: bool) -> tuple[Pat
             die(f"branch {branch} was converted from {base[:12]} but HEAD is now "
                 f"{k.head[:12]}; rerun with --force to rebuild it from HEAD (the old "
                 f"branch is deleted), or pass --branch NAME")
+        wt = registered_worktree(k, branch)
+        if force and wt is not None and wt.is_dir():
+            # reuse the checkout: resetting rewrites only the files that
+            # differ, a fresh worktree writes all ~80k of them
+            git(wt, "reset", "-q", "--hard", k.head)
+            git(wt, "clean", "-q", "-fd", check=False)
+            for key in ("dmacbBase", "dmacbApi"):
+                git(k.path, "config", "--unset", f"branch.{branch}.{key}", check=False)
+            git(k.path, "config", f"branch.{branch}.dmacbBase", k.head)
+            info(f"reset {branch} in {wt} to {k.head[:12]}")
+            return wt, True
         if force:
             remove(k, branch)
         else:
-            wt = registered_worktree(k, branch)
             if wt is None:
                 _add(k, path, branch, new=False)
                 wt = path
