@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The verification plan written by the orchestrator (TSV, '#' comments):
+ *
+ *   hardirq<TAB>FILE<TAB>FUNCTION
+ *   completion<TAB>FILE<TAB>DELETED_CALLBACK|-<TAB>STRUCT_TAG|-<TAB>FIELD|-
+ *
+ * FILE is relative to the kernel tree.  A '-' field is stored as NULL.
+ */
+#ifndef DMACB_PLAN_H
+#define DMACB_PLAN_H
+
+#include <stddef.h>
+
+enum plan_kind { PLAN_HARDIRQ, PLAN_COMPLETION };
+
+struct plan_item {
+	enum plan_kind kind;
+	char *file;
+	char *func;		/* hardirq: the callback; completion: deleted callback or NULL */
+	char *tag;		/* completion: struct tag, or NULL for a bare struct completion */
+	char *field;		/* completion: field, NULL iff tag is NULL */
+	int lineno;
+};
+
+struct plan {
+	struct plan_item *v;
+	size_t n;
+};
+
+/* Returns 0, or -1 with "file:line: why" in err. */
+int plan_load(struct plan *p, const char *path, char *err, size_t errlen);
+void plan_free(struct plan *p);
+
+#endif

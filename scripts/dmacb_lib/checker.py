@@ -1,0 +1,222 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The C verification pass (checker/dmacb-check) from Python.
+
+Three steps, each usable alone:
+
+  prepare_llvm_builddir(tree, release)  an x86_64 allmodconfig LLVM=1 build
+                                        directory (cached, locked)
+  compile_db(builddir, objects)         build the objects in one make -k,
+                                        then gen_compile_commands.py
+  run_checker(db, plan_rows, files)     write the plan TSV, run the binary,
+                                        return its JSON as a dict
+
+libclang needs a clang compile database: a gcc build directory's flags are
+only half understood by clang (see checker/README.md), hence LLVM=1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .util import PROJECT, cache_dir, die, info
+
+CHECKER_DIR = PROJECT / "checker"
+CHECKER = CHECKER_DIR / "build" / "dmacb-check"
+KB = PROJECT / "kb" / "kernel-functions.tsv"
+MARKER = ".dmacb-prepared"      # holds the source tree the build dir belongs to
+ARCH_DIR = "llvm-x86_64"
+
+
+@contextlib.contextmanager
+def _locked(lockfile: Path):
+    """One holder per build directory: parallel makes on one O= directory
+    race on include/config/.tmp_kernel.release (KERNEL-FACTS.md)."""
+    lockfile.parent.mkdir(parents=True, exist_ok=True)
+    with open(lockfile, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _lock_path(builddir: Path) -> Path:
+    return builddir.parent / (builddir.name + ".lock")
+
+
+def _make(tree: Path, builddir: Path, args: list[str], check: bool = True
+          ) -> subprocess.CompletedProcess:
+    cmd = ["make", "-C", str(tree), f"O={builddir}", "LLVM=1", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-3:])
+        die(f"{' '.join(cmd[3:])} failed in {builddir}: {tail}")
+    return r
+
+
+def builddir_path(release: str) -> Path:
+    return cache_dir() / "build" / release / ARCH_DIR
+
+
+def builddir_tree(builddir: Path) -> Path:
+    """The source tree a prepared build directory belongs to."""
+    m = builddir / MARKER
+    if not m.exists():
+        die(f"{builddir} is not a build directory made by prepare_llvm_builddir()")
+    return Path(m.read_text().strip())
+
+
+def prepare_llvm_builddir(tree: Path, release: str, jobs: int = 2) -> Path:
+    """x86_64 allmodconfig + modules_prepare with LLVM=1 in
+    <cache>/build/<release>/llvm-x86_64.  Cached: a second call returns at
+    once.  The source tree must be clean (make mrproper state): Kbuild
+    refuses O= builds otherwise, and nothing is written into it."""
+    tree = tree.resolve()
+    b = builddir_path(release)
+    with _locked(_lock_path(b)):
+        marker = b / MARKER
+        if marker.exists():
+            owner = marker.read_text().strip()
+            if owner != str(tree):
+                die(f"{b} belongs to {owner}, not {tree}: use another release name "
+                    "or remove it")
+            if (b / ".config").exists() and (b / "scripts" / "mod").is_dir():
+                return b
+        b.mkdir(parents=True, exist_ok=True)
+        info(f"preparing {b} (LLVM=1 x86_64 allmodconfig, modules_prepare -j{jobs})")
+        _make(tree, b, ["allmodconfig"])
+        _make(tree, b, [f"-j{jobs}", "modules_prepare"])
+        marker.write_text(f"{tree}\n")
+    return b
+
+
+_BUILT = re.compile(r"^\s+CC( \[M\])?\s+(\S+\.o)\s*$", re.M)
+
+
+def compile_db(builddir: Path, objects: list[str], jobs: int = 2) -> Path:
+    """Build the objects (paths relative to the tree, .o or .c) in ONE make
+    invocation with -k, then write builddir/compile_commands.json with
+    scripts/clang-tools/gen_compile_commands.py.  Returns the directory
+    holding it (what dmacb-check --db wants).  Objects that fail to build
+    are simply absent from the database (run_checker reports them)."""
+    tree = builddir_tree(builddir)
+    objs = sorted({re.sub(r"\.c$", ".o", o) for o in objects})
+    with _locked(_lock_path(builddir)):
+        if objs:
+            r = _make(tree, builddir, ["-k", f"-j{jobs}", *objs], check=False)
+            built = {m.group(2) for m in _BUILT.finditer(r.stdout)}
+            info(f"compile_db: {len(objs)} objects requested, {len(built)} compiled now, "
+                 f"make exit {r.returncode}")
+        out = builddir / "compile_commands.json"
+        r = subprocess.run([sys.executable, "scripts/clang-tools/gen_compile_commands.py",
+                            "-d", str(builddir), "-o", str(out)],
+                           cwd=tree, capture_output=True, text=True)
+        if r.returncode != 0:
+            die(f"gen_compile_commands.py failed: {r.stderr.strip()[-300:]}")
+    return builddir
+
+
+def db_files(db: Path) -> set[str]:
+    """Absolute paths of the files compile_commands.json has entries for."""
+    entries = json.loads((db / "compile_commands.json").read_text())
+    out = set()
+    for e in entries:
+        f = e["file"]
+        if not os.path.isabs(f):
+            f = os.path.join(e["directory"], f)
+        out.add(os.path.realpath(f))
+    return out
+
+
+def _plan_line(row: tuple) -> str:
+    kind = row[0]
+    if kind == "hardirq":
+        if len(row) != 3:
+            die(f"plan row {row!r}: want ('hardirq', file, function)")
+    elif kind == "completion":
+        if len(row) != 5:
+            die(f"plan row {row!r}: want ('completion', file, callback|None, "
+                "struct|None, field|None)")
+    else:
+        die(f"plan row {row!r}: unknown kind {kind!r}")
+    fields = ["-" if v in (None, "") else str(v) for v in row]
+    if any("\t" in v or "\n" in v for v in fields):
+        die(f"plan row {row!r}: tab or newline in a field")
+    return "\t".join(fields)
+
+
+def ensure_binary() -> Path:
+    """Builds checker/build/dmacb-check when it is missing or stale."""
+    r = subprocess.run(["make", "-s", "-C", str(CHECKER_DIR), "build/dmacb-check"],
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not CHECKER.exists():
+        die(f"cannot build {CHECKER}: {(r.stderr or r.stdout).strip()[-300:]} "
+            "(needs libclang-14-dev)")
+    return CHECKER
+
+
+def run_checker(db: Path, plan_rows: list[tuple], files: list[str] | None = None,
+                tree: Path | None = None, db_tree: Path | None = None, jobs: int = 2,
+                kb: Path = KB) -> dict:
+    """Run dmacb-check on files (relative to the tree; default: every file
+    named in plan_rows) and return its JSON: {"files": [...], "ok": bool}.
+
+    plan_rows: ('hardirq', file, function) and
+               ('completion', file, deleted_callback|None, struct|None, field|None).
+    tree: the tree the files are relative to (default: found by suffix in
+    the database); db_tree: the tree the database was generated from when
+    it is not tree (a converted worktree checked with the base build dir).
+    Files without an entry in the database are not given to the binary
+    (it would refuse the whole run): they come back as failed entries with
+    "skipped": "not in compile_commands.json".
+    """
+    binary = ensure_binary()
+    if files is None:
+        files = list(dict.fromkeys(r[1] for r in plan_rows))
+    known = db_files(db)
+    base = (db_tree or tree)
+    present, skipped = [], []
+    for f in files:
+        if base is not None:
+            ok = os.path.realpath(os.path.join(base, f)) in known
+        else:
+            ok = any(k.endswith("/" + f) for k in known)
+        (present if ok else skipped).append(f)
+    result: dict = {"files": [], "ok": True, "jobs": jobs}
+    if present:
+        with tempfile.NamedTemporaryFile("w", prefix="dmacb-plan-", suffix=".tsv",
+                                         dir=cache_dir(), delete=False) as fh:
+            fh.write("# dmacb verification plan (written by scripts/dmacb_lib/checker.py)\n")
+            for row in plan_rows:
+                fh.write(_plan_line(row) + "\n")
+            plan = Path(fh.name)
+        try:
+            cmd = [str(binary), "--db", str(db), "--kb", str(kb), "--plan", str(plan),
+                   "--jobs", str(jobs)]
+            if tree is not None:
+                cmd += ["--tree", str(tree)]
+            if db_tree is not None:
+                cmd += ["--db-tree", str(db_tree)]
+            for f in present:
+                cmd += ["--file", f]
+            r = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8",
+                               errors="replace")
+        finally:
+            plan.unlink(missing_ok=True)
+        if r.returncode not in (0, 1):
+            die(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else
+                f"dmacb-check exited {r.returncode}")
+        result = json.loads(r.stdout)
+    for f in skipped:
+        result["files"].append({"file": f, "ok": False, "skipped": "not in compile_commands.json",
+                                "checks": {}})
+        result["ok"] = False
+    return result
