@@ -30,6 +30,7 @@ static const char *const drop_exact[] = {
 	"-fsanitize=bounds-strict", "-fno-inline-functions-called-once",
 	"-mabi=lp64", "-fno-tree-loop-im", "-mindirect-branch-cs-prefix",
 	"-fno-partial-inlining", "-fno-reorder-blocks",
+	"-mno-fdpic",			/* arm */
 	NULL
 };
 

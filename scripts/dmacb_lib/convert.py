@@ -176,8 +176,11 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
                                       "with --force")
                 else:
                     rec.update(status="converted", already=state == "done",
-                               deleted=out.deleted, completions=out.completions,
                                script=SCRIPT_OF[it.action])
+                    if it.action == "completion":
+                        rec.update(deleted=out.deleted, completions=out.completions,
+                                   completion_struct=out.struct,
+                                   completion_field=out.field)
                     conv.append(rec)
             if state == "todo":
                 (wt / f).write_text(r["new"])

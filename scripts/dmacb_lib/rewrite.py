@@ -56,6 +56,22 @@ class Outcome:
     reason: str = ""
     deleted: bool = False           # completion: the callback was deleted
     completions: list[str] = field(default_factory=list)
+    # completion: 'struct TAG' and FIELD of the completed member, None for
+    # a bare 'struct completion *' (what the C checker verifies)
+    struct: str | None = None
+    field: str | None = None
+
+
+def completed_member(text: str, item: Item) -> tuple[str | None, str | None]:
+    """(TAG, FIELD) of 'complete(&f->FIELD)' with 'struct TAG *f' in the
+    callback's body, from the text before the rewrite."""
+    fn = csource.parse(text).functions.get(item.callback)
+    fld = _completion_field(item.completes)
+    if fn is None or fld is None:
+        return None, None
+    m = re.search(r"struct\s+(\w+)\s*\*\s*(?:const\s+)?\w+\s*=", fn.body) or \
+        re.search(r"\(\s*struct\s+(\w+)\s*\*\s*\)", fn.body)
+    return (m.group(1) if m else None), fld
 
 
 _TOKEN = re.compile(r"[A-Za-z_]\w*|0[xX][0-9a-fA-F]+[uUlL]*|\d+[uUlL]*|->|<<|>>|&&|\|\||"
@@ -300,7 +316,8 @@ def apply(text: str, name: str, item: Item) -> tuple[str, Outcome]:
             _, a1, a2, b1, b2 = bad
             return text, Outcome("failed", "result differs from the intended change: expected "
                                  f"'{' '.join(want[a1:a2])}', got '{' '.join(tokens(new)[b1:b2])}'")
-        out = Outcome("converted", deleted=deleted, completions=exprs)
+        tag, fld = completed_member(text, item)
+        out = Outcome("converted", deleted=deleted, completions=exprs, struct=tag, field=fld)
     else:
         why, edits = check_flag(text, new, item)
         if why:

@@ -1,0 +1,271 @@
+# SPDX-License-Identifier: GPL-2.0
+"""verify: decide which converted drivers may go into a series.
+
+Per driver commit of the convert branch (reports/<release>/convert.json):
+  rerun     the rewrites again on the branch: they must change nothing;
+  checkpatch  scripts/checkpatch.pl --strict on the commit's patch;
+  build     Kbuild object before and after, W=1, on a configuration that
+            really builds it, every changed line seen by the compiler
+            (kbuild.py);
+  checker   the C checker (checker/, libclang) with the converted file's
+            real flags: parse, hardirq contract, deleted callbacks,
+            completion identity.
+A driver passes only if every check passes; one that could not be compiled
+on any configuration is "not compile-tested" and stays out of the series
+unless the user opts in (--allow-untested).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import checker, convert, kbuild, rewrite, worktree
+from .kernel import Kernel
+from .util import PROJECT, Progress, cache_dir, die, info
+
+
+def load_convert(k: Kernel, out_root: Path) -> dict:
+    p = out_root / k.release / "convert.json"
+    if not p.exists():
+        die(f"{p}: missing; run 'make convert' first")
+    doc = json.loads(p.read_text())
+    if doc["base_commit"] != k.head:
+        die(f"{p} was made from {doc['base_commit'][:12]}, HEAD is {k.head[:12]}; "
+            f"run 'make convert' again")
+    return doc
+
+
+def branch_worktree(k: Kernel, doc: dict) -> Path:
+    wt = worktree.registered_worktree(k, doc["branch"])
+    if wt is None or not wt.is_dir():
+        die(f"branch {doc['branch']} has no worktree; run 'make convert' again")
+    tip = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+    if tip != doc["tip"]:
+        die(f"branch {doc['branch']} is at {tip[:12]} but convert.json describes "
+            f"{doc['tip'][:12]}; run 'make convert' again")
+    return wt
+
+
+# -- the four checks ---------------------------------------------------------------
+
+def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int) -> dict[str, str]:
+    """file -> '' if the rewrites change nothing on the branch, else why."""
+    audit = json.loads((Path(doc["_out"]) / "callbacks.json").read_text())
+    items, _ = convert.plan(audit["callbacks"])
+    files = sorted({f for c in doc["commits"] for f in c["files"]})
+
+    def one(f: str) -> tuple[str, str]:
+        text = (wt / f).read_text()
+        for it in items.get(f, []):
+            try:
+                new, out = rewrite.apply(text, Path(f).name, it)
+            except Exception as e:
+                return f, f"spatch: {e}"
+            if new != text:
+                return f, f"a second run of the rewrite for {it.callback} changes the file"
+        return f, ""
+    with ThreadPoolExecutor(max(1, jobs)) as ex:
+        return dict(ex.map(one, files))
+
+
+def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
+    """commit -> {ok, output} of checkpatch.pl --strict on its patch."""
+    out = cache_dir() / "verify" / doc["kernel"] / f"patches-{conv_tag(wt)}"
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.patch"):
+        old.unlink()
+    res = {}
+
+    def one(c: dict) -> tuple[str, dict]:
+        patch = worktree.git(wt, "format-patch", "-1", "--stdout", c["commit"]).stdout
+        p = out / f"{c['commit'][:12]}.patch"
+        p.write_text(patch)
+        r = subprocess.run(["./scripts/checkpatch.pl", "--strict", "-q", "--no-color",
+                            str(p)], cwd=wt, capture_output=True, text=True)
+        return c["commit"], {"ok": r.returncode == 0, "output": r.stdout.strip()[-2000:]}
+    with ThreadPoolExecutor(max(1, jobs)) as ex:
+        res.update(ex.map(one, doc["commits"]))
+    return res
+
+
+def plan_rows(doc: dict) -> list[tuple]:
+    rows: list[tuple] = []
+    for r in doc["callbacks"]:
+        if r["status"] != "converted":
+            continue
+        if r["action"] == "hardirq":
+            rows.append(("hardirq", r["defined_in"] or r["file"], r["callback"]))
+        elif r["action"] == "completion":
+            rows.append(("completion", r["file"],
+                         r["callback"] if r.get("deleted") else None,
+                         r.get("completion_struct"), r.get("completion_field")))
+    return rows
+
+
+def conv_tag(wt: Path) -> str:
+    """Build directories of the converted tree: 'conv' for convert's own
+    worktree, another name for any other (each source tree needs its own
+    O= directories, and a test's tree must not evict the real one's)."""
+    import hashlib
+    if wt.parent.parent == cache_dir() / "convert":
+        return "conv"
+    return "conv-" + hashlib.sha1(str(wt).encode()).hexdigest()[:8]
+
+
+def compile_db(wt: Path, kernel: str, arch: str) -> Path | str:
+    """compile_commands.json of the converted tree's build directory for
+    `arch` (the one the Kbuild test just used: no second build).  A cross
+    gcc becomes 'clang --target=<triplet>' so that libclang parses the
+    arch's headers (inline asm names its registers); the checker drops
+    the gcc-only flags.  Returns the directory, or why there is none."""
+    bdir = kbuild.build_dir(kernel, arch, conv_tag(wt))
+    dbdir = cache_dir() / "verify" / kernel / f"db-{conv_tag(wt)}-{arch}"
+    dbdir.mkdir(parents=True, exist_ok=True)
+    db = dbdir / "compile_commands.json"
+    r = subprocess.run([sys.executable, "scripts/clang-tools/gen_compile_commands.py",
+                        "-d", str(bdir), "-o", str(db)], cwd=wt, capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"no compile database for {arch}: {r.stderr.strip()[-200:]}"
+    entries = json.loads(db.read_text())
+    for e in entries:
+        cc, _, rest = e["command"].partition(" ")
+        if cc.endswith("-gcc"):
+            e["command"] = f"clang --target={Path(cc).name[:-len('-gcc')]} {rest}"
+    db.write_text(json.dumps(entries))
+    return dbdir
+
+
+def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int) -> dict:
+    """file -> the checker's entry, each file parsed with the flags of the
+    configuration that compile-tested it."""
+    out: dict[str, dict] = {}
+    rows = plan_rows(doc)
+    for arch in sorted(set(arch_of.values())):
+        files = sorted(f for f, a in arch_of.items() if a == arch)
+        db = compile_db(wt, doc["kernel"], arch)
+        if isinstance(db, str):
+            out.update({f: {"ok": False, "skipped": db} for f in files})
+            continue
+        got = checker.run_checker(db, [r for r in rows if r[1] in files], files=files,
+                                  tree=wt, jobs=jobs)
+        out.update({e["file"]: e for e in got["files"]})
+    return out
+
+
+# -- the stage ------------------------------------------------------------------------
+
+def run(k: Kernel, jobs: int, out_root: Path | None = None,
+        allow_untested: bool = False) -> int:
+    t0 = time.monotonic()
+    out_root = out_root or PROJECT / "reports"
+    doc = load_convert(k, out_root)
+    doc["_out"] = str(out_root / k.release)
+    wt = branch_worktree(k, doc)
+    files = sorted({f for c in doc["commits"] for f in c["files"]})
+    info(f"verify: {len(doc['commits'])} driver commits, {len(files)} files on "
+         f"{doc['branch']}")
+    timings = {}
+
+    t = time.monotonic()
+    rerun = rerun_check(k, wt, doc, jobs)
+    timings["rerun"] = time.monotonic() - t
+    info(f"verify: rerun of the rewrites: {sum(1 for v in rerun.values() if v)} file(s) "
+         f"change ({timings['rerun']:.1f}s)")
+
+    t = time.monotonic()
+    cp = checkpatch_check(wt, doc, jobs)
+    timings["checkpatch"] = time.monotonic() - t
+    info(f"verify: checkpatch --strict: {sum(1 for v in cp.values() if not v['ok'])} "
+         f"commit(s) with findings ({timings['checkpatch']:.1f}s)")
+
+    t = time.monotonic()
+    builds = kbuild.verify_builds(k.path, wt, doc["kernel"], files,
+                                  tags=("base", conv_tag(wt)))
+    timings["build"] = time.monotonic() - t
+    info(f"verify: builds: {sum(1 for b in builds.values() if b.get('passed'))} of "
+         f"{len(files)} files pass ({timings['build']:.1f}s)")
+
+    t = time.monotonic()
+    arch_of = {f: b["arch"] for f, b in builds.items() if b.get("conv_ok") and b.get("arch")}
+    chk = checker_check(wt, doc, arch_of, jobs)
+    timings["checker"] = time.monotonic() - t
+    info(f"verify: checker: {sum(1 for e in chk.values() if e.get('ok'))} of {len(chk)} "
+         f"files pass ({timings['checker']:.1f}s)")
+
+    drivers = []
+    for c in doc["commits"]:
+        d = {"commit": c["commit"], "subject": c["subject"], "files": c["files"],
+             "checks": {}, "reasons": []}
+        d["checks"]["checkpatch"] = cp[c["commit"]]
+        if not cp[c["commit"]]["ok"]:
+            d["reasons"].append("checkpatch --strict has findings")
+        for f in c["files"]:
+            d["checks"].setdefault("rerun", {})[f] = rerun[f] or "no change"
+            if rerun[f]:
+                d["reasons"].append(f"{f}: {rerun[f]}")
+            b = builds.get(f, {})
+            d["checks"].setdefault("build", {})[f] = {x: b.get(x) for x in (
+                "config", "configs", "compile_tested", "base_ok", "conv_ok", "new_warnings",
+                "lines_seen", "lines_unseen", "passed", "reason")}
+            if not b.get("compile_tested"):
+                d.setdefault("untested", []).append(f"{f}: {b.get('reason', 'not built')}")
+            elif not b.get("passed"):
+                d["reasons"].append(f"{f}: build: {b.get('reason') or 'failed'}")
+            e = chk.get(f)
+            if e is None:
+                d["checks"].setdefault("checker", {})[f] = {
+                    "ok": None, "skipped": "the file was not built: nothing to check"}
+            else:
+                d["checks"].setdefault("checker", {})[f] = e
+                if not e.get("ok"):
+                    bad = [n for n, v in e.get("checks", {}).items() if not v.get("ok")]
+                    d["reasons"].append(f"{f}: checker: {', '.join(bad) or e.get('skipped')}")
+        if d["reasons"]:
+            d["verdict"] = "fail"
+        elif d.get("untested"):
+            d["verdict"] = "pass" if allow_untested else "not-compile-tested"
+        else:
+            d["verdict"] = "pass"
+        drivers.append(d)
+
+    total = time.monotonic() - t0
+    report = {"kernel": doc["kernel"], "branch": doc["branch"], "tip": doc["tip"],
+              "base_commit": doc["base_commit"], "allow_untested": allow_untested,
+              "drivers": drivers}
+    write_reports(out_root / k.release, report, timings, total)
+    n = {v: sum(1 for d in drivers if d["verdict"] == v)
+         for v in ("pass", "fail", "not-compile-tested")}
+    info(f"verify: {n['pass']} pass, {n['fail']} fail, {n['not-compile-tested']} not "
+         f"compile-tested -> {out_root / k.release}/verify.md ({total:.1f}s)")
+    return 0 if n["fail"] == 0 else 1
+
+
+def write_reports(outdir: Path, report: dict, timings: dict, total: float) -> None:
+    (outdir / "verify.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    L = [f"# dmacb verify: Linux {report['kernel']}", "",
+         f"Branch `{report['branch']}` at `{report['tip'][:12]}`.  Wall time "
+         f"{total:.0f} s (rerun {timings['rerun']:.0f} s, checkpatch "
+         f"{timings['checkpatch']:.0f} s, builds {timings['build']:.0f} s, checker "
+         f"{timings['checker']:.0f} s).", "",
+         "| verdict | drivers |", "|---|---:|"]
+    for v in ("pass", "fail", "not-compile-tested"):
+        L.append(f"| {v} | {sum(1 for d in report['drivers'] if d['verdict'] == v)} |")
+    L += ["", "| driver | verdict | config | lines seen | checker | why |",
+          "|---|---|---|---|---|---|"]
+    for d in report["drivers"]:
+        for f in d["files"]:
+            b = d["checks"]["build"][f]
+            c = d["checks"]["checker"][f]
+            cs = ("skipped" if c.get("ok") is None or c.get("skipped") else
+                  "ok" if c.get("ok") else "FAIL")
+            unseen = b.get("lines_unseen") or []
+            seen = f"{b.get('lines_seen') or 0}" + (f" (unseen: {unseen})" if unseen else "")
+            why = "; ".join(d["reasons"] + d.get("untested", [])).replace("|", "/")
+            L.append(f"| {f} | {d['verdict']} | {b.get('config') or '-'} | {seen} | {cs} | "
+                     f"{why} |")
+    (outdir / "verify.md").write_text("\n".join(L) + "\n")
