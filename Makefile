@@ -13,7 +13,7 @@ KVER    ?=
 export KERNEL KVER
 
 .PHONY: all deps kernel-tree audit convert verify series api-check \
-	check check-python check-c check-reports check-real bench clean help
+	check check-python check-c check-reports check-real bench bench-verify clean help
 
 all: audit
 
@@ -60,6 +60,9 @@ check-reports:
 check-real:
 	$(DMACB) kernel-tree
 	DMACB_REAL=1 /usr/bin/python3 -m pytest -q tests -m real
+
+bench-verify:
+	/usr/bin/python3 scripts/bench_verify.py
 
 bench:
 	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree; fi

@@ -18,6 +18,7 @@ PACKAGES = [
     "coccinelle", "parallel", "clang", "libclang-dev", "python3-clang",
     "python3-pytest", "flex", "bison", "bc", "libelf-dev", "libssl-dev",
     "b4", "git", "make", "gcc", "lld", "llvm",
+    "gcc-aarch64-linux-gnu", "gcc-arm-linux-gnueabihf",   # verify: arm64/arm builds
     "python3-ply", "python3-git",          # checkpatch.pl's spdxcheck.py
 ]
 
