@@ -90,10 +90,14 @@ def verified(tmp_path_factory):
     r = run_dmacb("verify", "--kernel", str(TREE), "--out", str(base / "reports"),
                   cache=cache)
     out = json.loads((base / "reports" / REL / "verify.json").read_text())
-    yield {"rc": r.returncode, "stderr": r.stderr, "doc": out}
+    yield {"rc": r.returncode, "stderr": r.stderr, "doc": out,
+           "doc_path": str(base / "reports" / REL / "verify.json")}
     subprocess.run(["git", "-C", str(TREE), "worktree", "remove", "--force", str(wt)],
                    capture_output=True)
     subprocess.run(["git", "-C", str(TREE), "branch", "-D", BRANCH], capture_output=True)
+    refs = git(TREE, "for-each-ref", "--format=%(refname)", f"refs/dmacb/series/{BRANCH}/")
+    for ref in refs.split():
+        subprocess.run(["git", "-C", str(TREE), "update-ref", "-d", ref], capture_output=True)
     subprocess.run(["git", "-C", str(TREE), "config", "--remove-section", f"branch.{BRANCH}"],
                    capture_output=True)
     from dmacb_lib import verify
@@ -133,3 +137,55 @@ def test_each_defect_is_caught_by_its_check(verified, f):
     else:
         check = want.split(": ")[1]
         assert d["checks"]["checker"][f]["checks"][check]["ok"] is False, d
+
+
+@pytest.fixture(scope="module")
+def series(verified, tmp_path_factory):
+    """make series on the verified test branch, twice."""
+    base = Path(verified["doc_path"]).parents[1]
+    r1 = run_dmacb("series", "--kernel", str(TREE), "--out", str(base), cache=cache_dir())
+    assert r1.returncode == 0, r1.stderr
+    sdir = base / REL / "series"
+    first = {p.relative_to(sdir): p.read_bytes() for p in sdir.rglob("*") if p.is_file()}
+    r2 = run_dmacb("series", "--kernel", str(TREE), "--out", str(base), cache=cache_dir())
+    assert r2.returncode == 0, r2.stderr
+    second = {p.relative_to(sdir): p.read_bytes() for p in sdir.rglob("*") if p.is_file()}
+    return {"dir": sdir, "first": first, "second": second}
+
+
+def test_series_only_passing_drivers_and_deterministic(series):
+    assert series["first"] == series["second"]
+    dirs = sorted(p.name for p in series["dir"].iterdir() if p.is_dir())
+    assert dirs[0] == "00-dmaengine"
+    drivers = [p for p in series["dir"].glob("[0-9]*/0*.patch")
+               if p.parent.name != "00-dmaengine" and not p.name.startswith("0000-")]
+    assert len(drivers) == 1 and "sun6i" in drivers[0].name
+    index = (series["dir"] / "index.md").read_text()
+    for f in INJECT:
+        assert f in index                         # listed as left out, with why
+
+
+def test_series_apply_and_equal_the_branch(series, tmp_path):
+    wt = tmp_path / "am"
+    git(TREE, "worktree", "add", "-q", "--detach", str(wt), "HEAD")
+    try:
+        for d in sorted(p for p in series["dir"].iterdir() if p.is_dir()):
+            patches = sorted(str(p) for p in d.glob("*.patch") if not p.name.startswith("0000-"))
+            git(wt, "-c", "user.name=t", "-c", "user.email=t@t", "am", "-q", *patches)
+        # the series hold the API and the one passing driver: the tree equals
+        # the branch there, and differs only in drivers the series left out
+        diff = set(git(wt, "diff", "--name-only", BRANCH, "HEAD").split())
+        api_files = set(git(wt, "diff", "--name-only", "HEAD~2", "HEAD~1").split())
+        assert CLEAN not in diff and not diff & api_files
+        assert set(INJECT) <= diff
+        on_branch = set(git(wt, "diff", "--name-only", "HEAD~1", BRANCH).split())
+        assert diff <= on_branch
+        for p in sorted(series["dir"].glob("*/0*.patch")):
+            if p.name.startswith("0000-"):
+                continue
+            r = subprocess.run(["./scripts/checkpatch.pl", "--strict", "-q", str(p)], cwd=wt,
+                               capture_output=True, text=True)
+            assert r.returncode == 0, r.stdout
+    finally:
+        subprocess.run(["git", "-C", str(TREE), "worktree", "remove", "--force", str(wt)],
+                       capture_output=True)

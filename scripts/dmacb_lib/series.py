@@ -1,0 +1,275 @@
+# SPDX-License-Identifier: GPL-2.0
+"""series: the patch series a maintainer receives.
+
+From the verified branch (convert.json + verify.json):
+
+  reports/<release>/series/00-dmaengine/       the helper-API series
+  reports/<release>/series/NN-<subsystem>[-K]/ one series per subsystem,
+                                                split at --max (default 15)
+  reports/<release>/series/index.md            what is where, what was left out
+
+Only drivers whose verify verdict is "pass" go in.  Each series is built
+on a scratch branch in the convert worktree: the helper-API tip, then the
+driver commits cherry-picked with their messages completed (what was
+verified, Cc: trailers from get_maintainer.pl, the Signed-off-by), all
+dates fixed to the base commit's, so regenerating on an unchanged tree
+gives byte-identical files.  `git format-patch --base=<base>` records
+base-commit and the helper-API series as prerequisite-patch-ids.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import textwrap
+import time
+from collections import defaultdict
+from pathlib import Path, PurePosixPath
+
+from . import commitmsg, worktree
+from .kernel import Kernel
+from .util import PROJECT, die, info
+
+SUBSYSTEMS = [
+    ("drivers/spi/", "spi"), ("drivers/tty/serial/", "serial"), ("drivers/mmc/", "mmc"),
+    ("drivers/crypto/", "crypto"), ("drivers/mtd/", "mtd"), ("drivers/media/", "media"),
+    ("drivers/i2c/", "i2c"), ("sound/", "sound"), ("drivers/iio/", "iio"),
+    ("drivers/net/", "net"), ("drivers/ata/", "ata"), ("drivers/ntb/", "ntb"),
+    ("drivers/pci/", "pci"), ("drivers/usb/", "usb"),
+]
+
+WHAT = {
+    "completion": "replace a callback that only completes a completion by a descriptor "
+                  "completion (dmaengine_desc_set_completion())",
+    "hardirq": "mark a callback that obeys the hardirq contract with "
+               "DMA_PREP_HARDIRQ_CALLBACK",
+    "task": "ask for a task-context callback with DMA_PREP_TASK_CALLBACK",
+}
+
+
+def subsystem(path: str) -> str:
+    for prefix, name in SUBSYSTEMS:
+        if path.startswith(prefix):
+            return name
+    parts = PurePosixPath(path).parts
+    return parts[1] if parts[0] == "drivers" and len(parts) > 2 else parts[0]
+
+
+def wrap(text: str) -> str:
+    return "\n\n".join(textwrap.fill(" ".join(p.split()), 75, break_long_words=False,
+                                     break_on_hyphens=False)
+                       for p in text.split("\n\n"))
+
+
+def maintainers(wt: Path, files: list[str]) -> list[str]:
+    """People, then lists, each sorted: get_maintainer.pl's own order of
+    entries with equal weight changes from run to run (perl hash order)."""
+    r = subprocess.run(["./scripts/get_maintainer.pl", "--no-rolestats", "--no-git",
+                        "--no-git-fallback", "--no-tree", "-f", *files], cwd=wt,
+                       capture_output=True, text=True)
+    got = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
+    people = sorted({g for g in got if "<" in g}, key=str.lower)
+    lists = sorted({g for g in got if "<" not in g})
+    return people + lists
+
+
+def verified_note(d: dict) -> str:
+    """What was verified for one driver, for its commit message."""
+    configs = sorted({b.get("config") for b in d["checks"]["build"].values() if b.get("config")})
+    lines = [f"Compile-tested with W=1 on {', '.join(configs) or 'no configuration'}: "
+             f"no new diagnostics, every changed line compiled."]
+    chk = [c for c in d["checks"]["checker"].values() if c.get("ok")]
+    if chk:
+        lines.append("dmacb-check (libclang) found the file parses, the hardirq contract "
+                     "holds over the callbacks' call graph, no reference to a removed "
+                     "callback remains and each completion is the one the callback "
+                     "completed.")
+    return " ".join(lines)
+
+
+def message(orig: str, note: str, cc: list[str], signoff: str | None) -> str:
+    """The convert commit's message, with the verification paragraph, Cc:
+    trailers and (optionally) another Signed-off-by."""
+    body, _, trailers = orig.rstrip("\n").rpartition("\n\n")
+    tr = [t for t in trailers.splitlines() if t.strip()]
+    if signoff:
+        tr = [t for t in tr if not t.startswith("Signed-off-by:")] + [f"Signed-off-by: {signoff}"]
+    tr += [f"Cc: {c}" for c in cc if f"Cc: {c}" not in tr]
+    return f"{body}\n\n{wrap(note)}\n\n" + "\n".join(tr) + "\n"
+
+
+def cover_date(wt: Path, commit: str) -> str:
+    return worktree.git(wt, "log", "-1", "--format=%aD", commit).stdout.strip()
+
+
+def git_env(k: Kernel) -> dict:
+    return worktree.commit_env(k)
+
+
+def build_series(k: Kernel, wt: Path, api_tip: str, ref: str, picks: list[tuple[str, str]],
+                 env: dict, branch: str) -> str:
+    """Commit `picks` (commit, message) on api_tip into
+    refs/dmacb/series/<convert branch>/<ref> (what 'b4 prep -e' can enrol)."""
+    worktree.git(wt, "checkout", "-q", "--detach", api_tip)
+    for sha, msg in picks:
+        worktree.git(wt, "cherry-pick", "--no-commit", sha, env=env)
+        a = worktree.git(wt, "log", "-1", "--format=%an%x00%ae%x00%aI", sha).stdout.strip()
+        name, email, date = a.split("\0")
+        worktree.git(wt, "commit", "-q", "-F", "-", stdin=msg,
+                     env={**env, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+                          "GIT_AUTHOR_DATE": date})
+    tip = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+    worktree.git(wt, "update-ref", f"refs/dmacb/series/{branch}/{ref}", tip)
+    return tip
+
+
+def format_series(wt: Path, out: Path, since: str, tip: str, base: str,
+                  subject: str, blurb: str, to: list[str], date: str) -> list[Path]:
+    """git format-patch with a cover letter; no --thread: its Message-Ids
+    carry the time of the run, and b4/send-email thread when sending."""
+    out.mkdir(parents=True, exist_ok=True)
+    worktree.git(wt, "format-patch", "-q", "--cover-letter", "--no-signature",
+                 *[f"--to={m}" for m in to],
+                 "--base", base, "-o", str(out), f"{since}..{tip}")
+    patches = sorted(out.glob("*.patch"))
+    cover = patches[0]
+    text = cover.read_text()
+    text = text.replace("*** SUBJECT HERE ***", subject)
+    text = text.replace("*** BLURB HERE ***", blurb.rstrip())
+    # the cover letter is dated now; date it like the patches instead
+    text = re.sub(r"^Date: .*$", f"Date: {date}", text, count=1, flags=re.M)
+    cover.write_text(text)
+    return patches
+
+
+def run(k: Kernel, out_root: Path | None = None, max_per_series: int = 15,
+        signoff: str | None = None) -> int:
+    t0 = time.monotonic()
+    out_root = out_root or PROJECT / "reports"
+    rdir = out_root / k.release
+    try:
+        conv = json.loads((rdir / "convert.json").read_text())
+        ver = json.loads((rdir / "verify.json").read_text())
+    except FileNotFoundError as e:
+        die(f"{e.filename}: missing; run 'make convert' and 'make verify' first")
+    if ver["tip"] != conv["tip"] or conv["base_commit"] != k.head:
+        die(f"{rdir}: verify.json is not of the current convert branch or HEAD moved; "
+            f"run 'make convert' and 'make verify' again")
+    wt = worktree.registered_worktree(k, conv["branch"])
+    if wt is None:
+        die(f"branch {conv['branch']} has no worktree; run 'make convert' again")
+    if worktree.git(wt, "status", "--porcelain", "--untracked-files=no").stdout.strip():
+        die(f"worktree {wt} has uncommitted changes; commit or discard them first")
+    env = git_env(k)
+    api_tip = conv["api_commits"][-1]
+    recs = defaultdict(list)
+    for r in conv["callbacks"]:
+        if r["status"] == "converted":
+            recs[r["commit"]].append(r)
+
+    series_dir = rdir / "series"
+    if series_dir.exists():
+        shutil.rmtree(series_dir)
+    series_dir.mkdir(parents=True)
+    # always go back to the branch, even on failure
+    try:
+        index = _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signoff)
+    finally:
+        worktree.git(wt, "cherry-pick", "--abort", check=False)
+        worktree.git(wt, "reset", "-q", "--hard", check=False)
+        worktree.git(wt, "checkout", "-q", conv["branch"], check=False)
+    (series_dir / "index.md").write_text(index)
+    info(f"series: {series_dir} ({time.monotonic() - t0:.1f}s)")
+    return 0
+
+
+def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signoff) -> str:
+    # 1. the helper-API series, to the dmaengine maintainers
+    api_files = worktree.git(wt, "diff", "--name-only", f"{k.head}..{api_tip}").stdout.split()
+    api_to = maintainers(wt, api_files)
+    blurb = wrap(
+        "dmaengine completion callbacks run from a tasklet today, and tasklets are "
+        "deprecated. Moving all callbacks to a workqueue costs latency; most callbacks "
+        "only complete() or already run with interrupts off and could run straight from "
+        "the provider's interrupt handler, a few want process context. This series lets "
+        "each client say so, per descriptor:\n\n"
+        "DMA_PREP_HARDIRQ_CALLBACK: the callback obeys the hardirq contract (never "
+        "sleeps, takes no lock also taken with only bottom halves disabled, does not "
+        "re-enter the dmaengine API, does not re-enable interrupts); a provider may call "
+        "it from its interrupt handler. DMA_PREP_TASK_CALLBACK: the core calls the "
+        "callback from a workqueue. dmaengine_desc_set_completion(): the core completes a "
+        "completion instead of calling a callback. Providers that ignore the flags keep "
+        "today's behaviour; virt-dma based providers deliver hardirq-safe notifications "
+        "at once.\n\n"
+        "The client conversions follow as separate series per subsystem; they were "
+        "generated with Coccinelle by dmacb and compile-tested and checked per driver.")
+    api_dir = series_dir / "00-dmaengine"
+    format_series(wt, api_dir, k.head, api_tip, k.head,
+                  "dmaengine: per-descriptor callback contexts and descriptor completions",
+                  blurb, api_to, cover_date(wt, api_tip))
+
+    # 2. per subsystem
+    passing = [d for d in ver["drivers"] if d["verdict"] == "pass"]
+    left_out = [d for d in ver["drivers"] if d["verdict"] != "pass"]
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for d in passing:
+        groups[subsystem(d["files"][0])].append(d)
+    rows = [f"# dmacb series: Linux {k.release}", "",
+            f"Base `{k.head[:12]}`; the helper-API series first, then one series per "
+            f"subsystem (at most {max_per_series} patches each).  Apply in order with "
+            f"`git am` on the base.", "",
+            "| series | patches | to |", "|---|---:|---|",
+            f"| 00-dmaengine | {len(conv['api_commits'])} | {', '.join(api_to[:3])} |"]
+    prefix_sources = defaultdict(int)
+    n = 0
+    for name in sorted(groups):
+        ds = sorted(groups[name], key=lambda d: d["files"][0])
+        parts = [ds[i:i + max_per_series] for i in range(0, len(ds), max_per_series)]
+        for pi, part in enumerate(parts, 1):
+            n += 1
+            label = f"{n:02d}-{name}" + (f"-{pi}" if len(parts) > 1 else "")
+            picks = []
+            table = []
+            for d in part:
+                rs = recs[d["commit"]]
+                orig = worktree.git(wt, "log", "-1", "--format=%B", d["commit"]).stdout
+                cc = maintainers(wt, d["files"])
+                picks.append((d["commit"], message(orig, verified_note(d), cc, signoff)))
+                _, src = commitmsg.prefix(k.path, d["files"], k.head)
+                prefix_sources[src] += 1
+                for r in rs:
+                    table.append(f"  {r['file']}: {r['callback']}() [{r['group']}]")
+            tip = build_series(k, wt, api_tip, label, picks, env, conv["branch"])
+            actions = sorted({r["action"] for d in part for r in recs[d["commit"]]})
+            to = maintainers(wt, sorted({f for d in part for f in d["files"]}))
+            subj = (f"{name}: move DMA completion callbacks out of tasklets"
+                    + (f" (part {pi})" if len(parts) > 1 else ""))
+            blurb = wrap(
+                f"These patches convert {len(part)} {name} driver(s) to the dmaengine "
+                f"callback contexts added by the series \"dmaengine: per-descriptor callback "
+                f"contexts and descriptor completions\" (prerequisite-patch-id lines below), "
+                f"so that completion callbacks no longer need a tasklet. Each patch does one "
+                f"of: {'; '.join(WHAT[a] for a in actions)}.\n\n"
+                "They were generated with Coccinelle (cocci/dma_callback_to_completion.cocci "
+                "and cocci/dma_callback_hardirq_flag.cocci of dmacb) from an audit that "
+                "classifies each callback against the hardirq contract, and each was "
+                "compile-tested with W=1 on a configuration that builds it (every changed "
+                "line compiled), checked with checkpatch --strict and with a libclang "
+                "checker of the hardirq contract and of the completions.")
+            blurb += "\n\nThe callbacks, with the group the audit put them in:\n\n" + \
+                "\n".join(table)
+            format_series(wt, series_dir / label, api_tip, tip, k.head, subj, blurb, to,
+                          cover_date(wt, tip))
+            rows.append(f"| {label} | {len(part)} | {', '.join(to[:3])} |")
+    rows += ["", f"Subject prefixes: {prefix_sources.get('history', 0)} from the files' git "
+             f"history, {prefix_sources.get('table', 0)} from dmacb's per-directory table "
+             f"(the tree has no history for them).", ""]
+    if left_out:
+        rows += ["## Left out (verify did not pass)", "", "| driver | verdict | why |",
+                 "|---|---|---|"]
+        for d in left_out:
+            why = "; ".join(d["reasons"] + d.get("untested", [])).replace("|", "/")
+            rows.append(f"| {', '.join(d['files'])} | {d['verdict']} | {why} |")
+    return "\n".join(rows) + "\n"
