@@ -5,6 +5,8 @@
 #   make audit KVER=6.1        ... the 6.1 tree (kernel-tree-6.1)
 #   make audit KERNEL=~/linux  ... your own git checkout (never modified)
 #   make convert               branch dmacb/<release> with one commit per driver
+#   make verify                compile-test and check every converted driver
+#   make series                all of it, fresh machine to reports/<release>/series/
 #   make check                 the test suite (fixtures; no kernel tree needed)
 
 DMACB   := scripts/dmacb
@@ -35,8 +37,16 @@ convert:
 	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree $(if $(KVER),--kver $(KVER)); fi
 	$(DMACB) convert
 
-verify series:
-	$(DMACB) $@
+verify:
+	$(DMACB) verify
+
+# The main job from a fresh machine: tree, audit + convert, verify, series.
+# A driver failing verify is left out of the series, not an error here.
+series:
+	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree; fi
+	$(DMACB) convert
+	$(DMACB) verify || [ $$? -eq 1 ]
+	$(DMACB) series
 
 api-check:
 	scripts/api_check.sh $(KERNEL)
@@ -62,7 +72,7 @@ check-real:
 	DMACB_REAL=1 /usr/bin/python3 -m pytest -q tests -m real
 
 bench-verify:
-	/usr/bin/python3 scripts/bench_verify.py
+	/usr/bin/python3 scripts/bench_verify.py --stage
 
 bench:
 	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree; fi

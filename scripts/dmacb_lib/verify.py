@@ -17,6 +17,7 @@ unless the user opts in (--allow-untested).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -24,9 +25,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import checker, convert, kbuild, rewrite, worktree
+from . import checker, convert, csource, kbuild, rewrite, worktree
 from .kernel import Kernel
-from .util import PROJECT, Progress, cache_dir, die, info
+from .util import PROJECT, cache_dir, die, file_digest, info
 
 
 def load_convert(k: Kernel, out_root: Path) -> dict:
@@ -59,37 +60,74 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int) -> dict[str, str]:
     items, _ = convert.plan(audit["callbacks"])
     files = sorted({f for c in doc["commits"] for f in c["files"]})
 
+    # A result depends only on the file's content, the items and the tool:
+    # cached on those, so verifying an unchanged branch again runs no spatch.
+    tool = file_digest([rewrite.TO_COMPLETION, rewrite.HARDIRQ_FLAG,
+                        Path(rewrite.__file__), Path(csource.__file__)])
+    cdir = cache_dir() / "verify" / "rerun"
+    cdir.mkdir(parents=True, exist_ok=True)
+
     def one(f: str) -> tuple[str, str]:
         text = (wt / f).read_text()
+        key = hashlib.sha1(repr((text, [(it.callback, it.action, it.sites, it.completes)
+                                        for it in items.get(f, [])], tool)).encode()).hexdigest()
+        hit = cdir / key
+        if hit.exists():
+            return f, hit.read_text()
+        why = ""
         for it in items.get(f, []):
             try:
                 new, out = rewrite.apply(text, Path(f).name, it)
             except Exception as e:
-                return f, f"spatch: {e}"
+                return f, f"spatch: {e}"       # not cached: may be transient
             if new != text:
-                return f, f"a second run of the rewrite for {it.callback} changes the file"
-        return f, ""
+                why = f"a second run of the rewrite for {it.callback} changes the file"
+                break
+        hit.write_text(why)
+        return f, why
     with ThreadPoolExecutor(max(1, jobs)) as ex:
         return dict(ex.map(one, files))
 
 
 def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
-    """commit -> {ok, output} of checkpatch.pl --strict on its patch."""
+    """commit -> {ok, output} of checkpatch.pl --strict on its patch.
+
+    One checkpatch process per CPU over a share of the patches: perl's
+    start-up (MAINTAINERS, spelling lists) costs more than checking a
+    small patch.  With several files checkpatch prints a block per file
+    ending in '<file> has no obvious style problems ...' or '<file> has
+    style problems ...'."""
     out = cache_dir() / "verify" / doc["kernel"] / f"patches-{conv_tag(wt)}"
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.patch"):
         old.unlink()
-    res = {}
-
-    def one(c: dict) -> tuple[str, dict]:
-        patch = worktree.git(wt, "format-patch", "-1", "--stdout", c["commit"]).stdout
+    paths = {}
+    for c in doc["commits"]:
         p = out / f"{c['commit'][:12]}.patch"
-        p.write_text(patch)
-        r = subprocess.run(["./scripts/checkpatch.pl", "--strict", "-q", "--no-color",
-                            str(p)], cwd=wt, capture_output=True, text=True)
-        return c["commit"], {"ok": r.returncode == 0, "output": r.stdout.strip()[-2000:]}
-    with ThreadPoolExecutor(max(1, jobs)) as ex:
-        res.update(ex.map(one, doc["commits"]))
+        p.write_text(worktree.git(wt, "format-patch", "-1", "--stdout", c["commit"]).stdout)
+        paths[str(p)] = c["commit"]
+    files = sorted(paths)
+    n = max(1, min(jobs, len(files)))
+    chunks = [files[i::n] for i in range(n)]
+
+    def one(chunk: list[str]) -> str:
+        r = subprocess.run(["./scripts/checkpatch.pl", "--strict", "--no-color", *chunk],
+                           cwd=wt, capture_output=True, text=True)
+        return r.stdout
+    res: dict[str, dict] = {}
+    with ThreadPoolExecutor(n) as ex:
+        for text in ex.map(one, [c for c in chunks if c]):
+            block: list[str] = []
+            for line in text.splitlines():
+                block.append(line)
+                for f in files:
+                    if line.startswith(f + " has "):
+                        ok = "has no obvious style problems" in line
+                        res[paths[f]] = {"ok": ok, "output": "" if ok else
+                                         "\n".join(block).strip()[-2000:]}
+                        block = []
+    for c in doc["commits"]:
+        res.setdefault(c["commit"], {"ok": False, "output": "checkpatch gave no verdict"})
     return res
 
 
@@ -111,7 +149,6 @@ def conv_tag(wt: Path) -> str:
     """Build directories of the converted tree: 'conv' for convert's own
     worktree, another name for any other (each source tree needs its own
     O= directories, and a test's tree must not evict the real one's)."""
-    import hashlib
     if wt.parent.parent == cache_dir() / "convert":
         return "conv"
     return "conv-" + hashlib.sha1(str(wt).encode()).hexdigest()[:8]
