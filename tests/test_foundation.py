@@ -64,12 +64,16 @@ def test_unknown_kver(tmp_path):
     assert "KVER=5.4" in one_line_error(r)
 
 
-def test_later_stages_say_not_implemented(tmp_path):
+def test_later_stages_need_the_earlier_ones(tmp_path):
+    """verify and series without a conversion: one line saying what to run,
+    exit 2, nothing written into the tree."""
     tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
     for stage in ("verify", "series"):
-        r = run_dmacb(stage, "--kernel", str(tree), cache=tmp_path / "c")
-        assert r.returncode == 3, r.stderr
-        assert "not implemented yet" in r.stderr
+        r = run_dmacb(stage, "--kernel", str(tree), "--out", str(tmp_path / "out"),
+                      cache=tmp_path / "c")
+        assert r.returncode == 2, r.stderr
+        assert "run 'make convert'" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
     assert subprocess.run(["git", "-C", str(tree), "status", "--porcelain"],
                           capture_output=True, text=True).stdout == ""
 
