@@ -103,3 +103,21 @@ def test_rerun_commits_nothing(real):
     assert r.returncode == 0, r.stderr
     assert git("rev-parse", BRANCH).strip() == tip
     assert (real["base"] / "reports" / REL / "convert.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("cocci,cb,want", [
+    ("dma_callback_to_completion.cocci", "spi_imx_dma_rx_callback",
+     "+\tdmaengine_desc_set_completion(desc_rx, &spi_imx->dma_rx_completion);"),
+    ("dma_callback_hardirq_flag.cocci", "rockchip_spi_dma_rxcb",
+     "DMA_PREP_HARDIRQ_CALLBACK"),
+])
+def test_rewrites_run_under_coccicheck_patch_mode(cocci, cb, want):
+    """The kernel's own 'make coccicheck MODE=patch' runs the rewrites (the
+    callback named with SPFLAGS); patch mode only prints, the tree stays clean."""
+    r = subprocess.run(["make", "-s", "coccicheck", "MODE=patch",
+                        f"COCCI={ROOT / 'cocci' / cocci}", "M=drivers/spi",
+                        f"SPFLAGS=-D cb={cb}"], cwd=TREE, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert want in r.stdout
+    assert git("status", "--porcelain", "--untracked-files=no") == ""
