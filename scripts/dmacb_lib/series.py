@@ -75,18 +75,23 @@ def maintainers(wt: Path, files: list[str]) -> list[str]:
     return people + lists
 
 
-def verified_note(d: dict) -> str:
+def verified_note(d: dict, recs: list[dict]) -> str:
     """What was verified for one driver, for its commit message."""
     configs = sorted({b.get("config") for b in d["checks"]["build"].values() if b.get("config")})
-    lines = [f"Compile-tested with W=1 on {', '.join(configs) or 'no configuration'}: "
-             f"no new diagnostics, every changed line compiled."]
-    chk = [c for c in d["checks"]["checker"].values() if c.get("ok")]
-    if chk:
-        lines.append("dmacb-check (libclang) found the file parses, the hardirq contract "
-                     "holds over the callbacks' call graph, no reference to a removed "
-                     "callback remains and each completion is the one the callback "
-                     "completed.")
-    return " ".join(lines)
+    text = (f"Compile-tested with W=1 on {', '.join(configs) or 'no configuration'}: "
+            f"no new diagnostics, every changed line compiled.")
+    if all(c.get("ok") for c in d["checks"]["checker"].values()):
+        what = ["the file parses"]
+        actions = {r["action"] for r in recs}
+        if "hardirq" in actions:
+            what.append("the hardirq contract holds over the call graph of the callbacks "
+                        "marked DMA_PREP_HARDIRQ_CALLBACK")
+        if "completion" in actions:
+            what.append("no reference to a removed callback remains and each completion "
+                        "is the one the callback completed")
+        text += (" dmacb-check (libclang) found that " + ", ".join(what[:-1])
+                 + (" and " if len(what) > 1 else "") + what[-1] + ".")
+    return text
 
 
 def message(orig: str, note: str, cc: list[str], signoff: str | None) -> str:
@@ -236,7 +241,7 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
                 rs = recs[d["commit"]]
                 orig = worktree.git(wt, "log", "-1", "--format=%B", d["commit"]).stdout
                 cc = maintainers(wt, d["files"])
-                picks.append((d["commit"], message(orig, verified_note(d), cc, signoff)))
+                picks.append((d["commit"], message(orig, verified_note(d, rs), cc, signoff)))
                 _, src = commitmsg.prefix(k.path, d["files"], k.head)
                 prefix_sources[src] += 1
                 for r in rs:
