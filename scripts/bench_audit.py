@@ -52,6 +52,10 @@ def timed(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> fl
     return time.monotonic() - t
 
 
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min)"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kernel", default=os.environ.get("KERNEL") or None)
@@ -62,7 +66,7 @@ def main() -> int:
     k = kernel.resolve(args.kernel, args.kver)
     cands = facts.candidates(k)
     print(f"Linux {k.release}: {len(cands)} candidate files; load average "
-          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+          f"{_load()} on {os.cpu_count()} CPUs")
     floor, cold, rerun = [], [], []
     with tempfile.TemporaryDirectory(prefix="dmacb-bench-") as tmp:
         cocci = Path(tmp, "floor.cocci")
@@ -84,12 +88,19 @@ def main() -> int:
           + " ".join(f"{x:.1f}" for x in floor))
     print(f"audit cold:                          {c:6.1f} s   runs: "
           + " ".join(f"{x:.1f}" for x in cold) + f"   = {c / f:.1f}x floor (target <= 3x)")
+    # each cold run next to the floor run just before it: less at the mercy
+    # of a load that changes during the bench
+    ratios = [x / y for x, y in zip(cold, floor)]
+    print(f"  cold / floor, run by run:          {statistics.median(ratios):6.2f}x  runs: "
+          + " ".join(f"{x:.2f}" for x in ratios))
     print(f"audit rerun, unchanged tree:         {r:6.1f} s   runs: "
           + " ".join(f"{x:.1f}" for x in rerun) + "   (target <= 3 s)")
+    print(f"load average at the end: {_load()}")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "kernel": k.release, "candidates": len(cands), "floor": floor, "cold": cold,
-            "rerun": rerun, "ratio": c / f}, indent=1) + "\n")
+            "rerun": rerun, "ratio": c / f, "ratios": ratios,
+            "load": os.getloadavg()}, indent=1) + "\n")
     return 0 if c <= 3 * f and r <= 3 else 1
 
 

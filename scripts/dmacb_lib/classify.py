@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from pathlib import Path
 
-from .csource import strip_comments
+from .csource import line_starts, strip_comments
 from .facts import FileFacts
 from .kb import Entry
 
@@ -90,10 +90,13 @@ class Callback:
 class Index:
     """Facts of all files, indexed for resolution."""
 
-    def __init__(self, files: dict[str, FileFacts], tree: Path | None = None):
+    def __init__(self, files: dict[str, FileFacts], tree: Path | None = None,
+                 texts: dict[str, tuple[str, list[int]]] | None = None):
         self.files = files
         self.tree = tree
-        self._text: dict[str, tuple[str, list[int]]] = {}
+        # the source as args() reads it; texts: shared with earlier Index
+        # objects of the same tree (the audit makes one per round)
+        self._text: dict[str, tuple[str, list[int]]] = {} if texts is None else texts
         self.defs: dict[str, dict[str, dict]] = {}       # file -> name -> def record
         self.calls: dict[str, dict[str, list[dict]]] = {}
         self.icalls: dict[str, dict[str, list[dict]]] = {}
@@ -131,14 +134,14 @@ class Index:
         if file not in self._text:
             raw = (self.tree / file).read_text(errors="replace") if self.tree else ""
             text = strip_comments(raw)
-            self._text[file] = (text, [0] + [m.end() for m in re.finditer("\n", text)])
+            self._text[file] = (text, line_starts(text))
         text, starts = self._text[file]
         args = ""
         line = rec["line"]
         if 0 < line <= len(starts):
             end = starts[line] if line < len(starts) else len(text)
-            m = re.compile(rf"\b{re.escape(rec['name'])}\s*\(").search(text, starts[line - 1])
-            if m and m.start() < end:
+            m = _call_on_line(text, rec["name"], starts[line - 1], end)
+            if m:
                 depth, i = 1, m.end()
                 while i < len(text) and depth:
                     depth += {"(": 1, ")": -1}.get(text[i], 0)
@@ -146,6 +149,23 @@ class Index:
                 args = " ".join(text[m.end():i - 1].split())
         rec["args"] = args
         return args
+
+
+_WS_PAREN = re.compile(r"\s*\(")
+
+
+def _call_on_line(text: str, name: str, start: int, end: int) -> re.Match | None:
+    """The first `name (` starting in text[start:end], name a whole word (as
+    a regex with \\b would find it); the match ends after the '('.  A regex
+    per name meant compiling ~1500 of them in an audit (0.3 s)."""
+    i = text.find(name, start, end)
+    while i >= 0:
+        if i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_"):
+            m = _WS_PAREN.match(text, i + len(name))
+            if m:
+                return m
+        i = text.find(name, i + 1, end)
+    return None
 
 
 def _strip(expr: str) -> str:

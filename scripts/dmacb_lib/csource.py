@@ -24,17 +24,27 @@ KEYWORDS = {
 _LEXEMES = re.compile(r"""/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'""", re.S)
 
 
+def _spaces(t: str) -> str:
+    """t with every character but newlines made a space."""
+    return re.sub(r"[^\n]", " ", t) if "\n" in t else " " * len(t)
+
+
 def _blank(m: re.Match) -> str:
     t = m.group(0)
     if t[0] in "\"'":
         # keep the quotes, blank the contents
-        return t[0] + re.sub(r"[^\n]", " ", t[1:-1]) + t[-1]
-    return re.sub(r"[^\n]", " ", t)
+        return t[0] + _spaces(t[1:-1]) + t[-1]
+    return _spaces(t)
 
 
 def strip_comments(text: str) -> str:
     """Blank out comments and string/char literals, keeping line numbers."""
     return _LEXEMES.sub(_blank, text)
+
+
+def line_starts(text: str) -> list[int]:
+    """Offset of the start of each line (index 0: line 1)."""
+    return [0] + [m.end() for m in re.finditer("\n", text)]
 
 
 @dataclass
@@ -44,6 +54,8 @@ class Function:
     end: int            # line of the closing brace
     body: str           # text between the braces (comments stripped)
     body_line: int      # line of the opening brace
+    head_start: int = 0     # offset in Source.text of the name
+    body_start: int = 0     # offset in Source.text of the body (after the brace)
 
 
 @dataclass
@@ -99,8 +111,8 @@ def parse(raw: str) -> Source:
                          text, re.M):
         src.macros[m.group(1)] = m.group(3).replace("\\\n", " ")
     # Blank preprocessor lines so they do not confuse the brace matcher.
-    code = re.sub(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", lambda m: re.sub(r"[^\n]", " ", m.group(0)),
-                  text, flags=re.M)
+    code = re.sub(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", lambda m: _spaces(m.group(0)), text,
+                  flags=re.M)
     depth = 0
     last_top = 0        # end of the last top-level statement or block
     start = None
@@ -120,7 +132,8 @@ def parse(raw: str) -> Source:
                     (name, off), ob = start
                     fn = Function(name=name, line=_line_of(code, last_top + off, nl),
                                   end=_line_of(code, i, nl), body=code[ob + 1:i],
-                                  body_line=_line_of(code, ob, nl))
+                                  body_line=_line_of(code, ob, nl),
+                                  head_start=last_top + off, body_start=ob + 1)
                     # a name defined twice under #ifdef: keep the first
                     src.functions.setdefault(fn.name, fn)
                 last_top = i + 1
@@ -158,3 +171,69 @@ def site_lines(text: str) -> list[tuple[int, str, str]]:
     nl = [m.start() for m in re.finditer("\n", text)]
     return [(_line_of(text, m.start(), nl), m.group(1), " ".join(m.group(2).split()))
             for m in _SITE_LINE.finditer(text)]
+
+
+# Guessing spatch's facts from the text (audit.guess_followups) --------------
+
+# Type names: 'int (' is a cast or a declarator, never a call.
+_TYPES = {"int", "char", "long", "short", "unsigned", "signed", "void", "bool", "float",
+          "double", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "size_t"}
+# (Python's re is slow on patterns that start with an optional group:
+# what precedes a match is looked at afterwards, see _after_field.)
+_STORE_RHS = re.compile(r"(?<![=!<>+\-*/%&|^])=\s*([A-Za-z_]\w*)\s*;")
+_LHS = re.compile(r"([A-Za-z_]\w*)\s*$")
+
+
+def _after_field(text: str, pos: int) -> bool:
+    """Is text[pos:] preceded by '->' or '.' (a field, not a plain name)?"""
+    return text[max(0, pos - 8):pos].rstrip().endswith(("->", "."))
+
+
+_PARENS = re.compile(r"[()]")
+
+
+def _parenthesised(text: str, open_at: int) -> str:
+    """What is between the '(' at open_at and its ')'."""
+    depth = 0
+    for m in _PARENS.finditer(text, open_at):
+        depth += 1 if m.group() == "(" else -1
+        if depth == 0:
+            return " ".join(text[open_at + 1:m.start()].split())
+    return " ".join(text[open_at + 1:].split())
+
+
+def guess_records(src: Source) -> list[dict]:
+    """Callback sites, definitions, direct calls and identifier stores, as
+    the facts SmPL prints them, guessed from the text (a site's struct is
+    not known: every site_lines() store counts).
+
+    Only for guessing which other files an audit will need while spatch
+    still runs: nothing is ever classified from these.
+    """
+    nl = [m.start() for m in re.finditer("\n", src.text)]
+    out: list[dict] = []
+    for name, f in src.functions.items():
+        head = src.text[f.head_start:f.body_start - 1]
+        p = head.find("(", len(name))
+        out.append({"k": "def", "line": f.line, "fn": name, "name": name,
+                    "params": _parenthesised(head, p) if p >= 0 else ""})
+        for m in _CALL.finditer(f.body):
+            callee = m.group(1)
+            # ->f() is an indirect call; for_each*() an iterator, not a call
+            if callee in KEYWORDS or callee in _TYPES or "for_each" in callee or \
+                    _after_field(f.body, m.start()):
+                continue
+            out.append({"k": "call", "line": _line_of(src.text, f.body_start + m.start(), nl),
+                        "fn": name, "name": callee})
+        for m in _STORE_RHS.finditer(f.body):
+            lhs = _LHS.search(f.body, max(0, m.start() - 80), m.start())
+            if not lhs:
+                continue
+            field = _after_field(f.body, lhs.start())
+            out.append({"k": "store", "line": _line_of(src.text, f.body_start + lhs.start(), nl),
+                        "fn": name, "dst": ("." if field else "") + lhs.group(1),
+                        "src": m.group(1)})
+    for line, fld, rhs in site_lines(src.text):
+        fn = next((f.name for f in src.functions.values() if f.line <= line <= f.end), None)
+        out.append({"k": "site", "line": line, "fn": fn, "field": fld, "rhs": rhs, "desc": ""})
+    return out

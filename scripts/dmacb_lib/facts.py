@@ -9,12 +9,16 @@ unchanged tree therefore runs no spatch at all.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
+from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +33,8 @@ SPATCH_TIMEOUT = int(os.environ.get("DMACB_SPATCH_TIMEOUT", "120"))
 SPATCH_OPTS = ["-D", "facts", "--disable-worth-trying-opt", "--quiet",
                "--timeout", str(SPATCH_TIMEOUT)]
 # Files that set a descriptor callback; the second pattern keeps timers,
-# virtio and friends out (every file must match both, --all-match).
+# virtio and friends out (every file must match both).  Written as git grep
+# -E patterns (the spec); _grep_worktree checks them in Python.
 SITE_RE = r"(->|\.)[[:space:]]*callback(_result)?[[:space:]]*=[^=]"
 DMA_RE = r"dma_async_tx_descriptor|dmaengine_|device_prep_|callback_param|async_tx|dma_async"
 # Providers (and user space) are not clients.
@@ -62,20 +67,61 @@ def tool_digest() -> str:
     return file_digest([COCCI, here / "facts.py", here / "csource.py"])
 
 
+# The same two patterns, for Python (the scan's second step): git grep
+# matches them line by line, hence no newline in [^=] and [[:space:]]
+# (ASCII white space, as in the C locale).
+_SITE_TAIL = re.compile(rb"callback(?:_result)?[ \t\v\f\r]*=(?=[^=\n])")
+_DMA_WORDS = tuple(w.encode() for w in DMA_RE.split("|"))
+
+
+def _has_site(data: bytes) -> bool:
+    """SITE_RE on some line of data.
+
+    Python's re is slow on a pattern that starts with an alternation; it is
+    fast on one that starts with a word.  So find 'callback ... =' and look
+    back on its line for the '->' or '.' before it.
+    """
+    for m in _SITE_TAIL.finditer(data):
+        head = data[data.rfind(b"\n", 0, m.start()) + 1:m.start()].rstrip(b" \t\v\f\r")
+        if head.endswith((b"->", b".")):
+            return True
+    return False
+
+
 def _grep_worktree(k: Kernel) -> list[str]:
-    """Two greps of the working tree: fixed strings first, the exact patterns on the hits."""
-    r = subprocess.run(["git", "-C", str(k.path), "grep", "-l", "-I", "-F",
-                        "-e", ">callback", "-e", ".callback", "-e", "> callback",
-                        "-e", ". callback", "--", "*.c", "*.h"], capture_output=True, text=True)
-    first = r.stdout.split()
-    if not first:
-        return []
-    r = subprocess.run(["git", "-C", str(k.path), "grep", "-l", "-I", "-E", "--all-match",
-                        "-e", SITE_RE, "-e", DMA_RE, "--", *first],
-                       capture_output=True, text=True)
-    if r.returncode not in (0, 1):
-        raise RuntimeError(f"git grep failed: {r.stderr.strip()}")
-    return sorted(p for p in r.stdout.split() if not p.startswith(PROVIDERS))
+    """Fixed strings by git grep over the tree, then the exact patterns on each hit.
+
+    The exact patterns were a second git grep (-E --all-match) over the ~660
+    hits: 0.6-1 s, glibc's regex being slow on them.  Checked here in Python
+    (0.1 s), on each hit as the first grep prints it, they cost almost nothing.
+    """
+    proc = subprocess.Popen(["git", "-C", str(k.path), "grep", "-l", "-I", "-F",
+                             "-e", ">callback", "-e", ".callback", "-e", "> callback",
+                             "-e", ". callback", "--", "*.c", "*.h"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = []
+    assert proc.stdout
+    for line in proc.stdout:
+        for p in line.split():
+            if p.startswith(PROVIDERS):
+                continue
+            try:
+                data = (k.path / p).read_bytes()
+            except OSError:
+                continue        # gone since, or a quoted odd name: git would not match it either
+            if any(w in data for w in _DMA_WORDS) and _has_site(data):
+                out.append(p)
+    proc.wait()
+    return sorted(out)
+
+
+def _scan_file(k: Kernel) -> Path:
+    return cache_dir() / "scan" / f"{k.head}-{tool_digest()}.txt"
+
+
+def scan_cached(k: Kernel) -> bool:
+    """Will candidates() answer from the cache (if the tree is clean)?"""
+    return _scan_file(k).exists()
 
 
 def candidates(k: Kernel) -> list[str]:
@@ -84,12 +130,16 @@ def candidates(k: Kernel) -> list[str]:
     Cached per commit for a clean tree.  A tree with changes (or untracked
     files) is grepped as it is and the result is not cached.
     """
-    if changed_files(k):
-        return _grep_worktree(k)
-    cfile = cache_dir() / "scan" / f"{k.head}-{tool_digest()}.txt"
-    if cfile.exists():
+    cfile = _scan_file(k)
+    if cfile.exists() and not changed_files(k):
         return cfile.read_text().split()
-    base = _grep_worktree(k)
+    # Whether the tree is clean only decides the caching: find it out (git
+    # diff, 0.2 s) while the grep runs.
+    with ThreadPoolExecutor(1) as ex:
+        dirty = ex.submit(changed_files, k)
+        base = _grep_worktree(k)
+        if dirty.result():
+            return base
     cfile.parent.mkdir(parents=True, exist_ok=True)
     tmp = cfile.with_name(cfile.name + f".{os.getpid()}")
     tmp.write_text("\n".join(base) + "\n")
@@ -108,17 +158,29 @@ def changed_files(k: Kernel) -> list[str]:
     return k._changed
 
 
+_tree_lock = threading.Lock()
+
+
+def tree_ids(k: Kernel) -> dict[str, str]:
+    """Blob id of every path in HEAD (one git ls-tree per run; thread-safe,
+    so that the audit can start it early in the background)."""
+    with _tree_lock:
+        if getattr(k, "_tree_ids", None) is None:
+            r = subprocess.run(["git", "-C", str(k.path), "ls-tree", "-r", "-z", "HEAD"],
+                               capture_output=True, text=True, check=True)
+            ids = {}
+            for ent in r.stdout.split("\0"):
+                if ent:
+                    meta, path = ent.split("\t", 1)
+                    ids[path] = meta.split()[2]
+            k._tree_ids = ids
+        return k._tree_ids
+
+
 def blob_ids(k: Kernel, paths: list[str]) -> dict[str, str]:
     """Blob id of each path as it is in the working tree."""
-    r = subprocess.run(["git", "-C", str(k.path), "ls-tree", "-r", "-z", "HEAD"],
-                       capture_output=True, text=True, check=True)
-    want = set(paths)
-    ids = {}
-    for ent in r.stdout.split("\0"):
-        if ent:
-            meta, path = ent.split("\t", 1)
-            if path in want:
-                ids[path] = meta.split()[2]
+    tree = tree_ids(k)
+    ids = {p: tree[p] for p in paths if p in tree}
     dirty = [p for p in paths if (p in changed_files(k) or p not in ids)
              and (k.path / p).exists()]
     if dirty:
@@ -150,12 +212,33 @@ def memo(k: Kernel, name: str, query: list[str], compute):
     return val
 
 
-def text_facts(ff: FileFacts, raw: str) -> None:
+def text_facts(ff: FileFacts, raw: str, guess: bool = False) -> csource.Source:
+    """Fill in the text half of ff; with guess, also records guessed from the
+    text in place of spatch's (csource.guess_records)."""
     src = csource.parse(raw)
     ff.functions = {n: [f.line, f.end] for n, f in src.functions.items()}
     ff.macros = src.macros
     ff.inits = [list(t) for t in csource.initialiser_stores(src.text)]
     ff.grep_sites = [list(t) for t in csource.site_lines(src.text)]
+    if guess:
+        ff.records = csource.guess_records(src)
+    return src
+
+
+def read_text_facts(k: Kernel, paths: list[str], guess: bool = False,
+                    stripped: dict | None = None) -> dict[str, FileFacts]:
+    """The text half of each file's facts; spatch's records are left empty
+    (or guessed, see text_facts).  The objects are never changed afterwards,
+    so threads may share them.  stripped: filled with each file's text as
+    classify.Index reads it (comments blanked, line starts), to share."""
+    out = {}
+    for p in paths:
+        ff = FileFacts(path=p, blob="")
+        src = text_facts(ff, (k.path / p).read_text(errors="replace"), guess)
+        if stripped is not None:
+            stripped[p] = (src.text, csource.line_starts(src.text))
+        out[p] = ff
+    return out
 
 
 def parse_record(line: str) -> dict | None:
@@ -183,23 +266,62 @@ def parse_record(line: str) -> dict | None:
     return None
 
 
-def run_spatch(k: Kernel, paths: list[str], jobs: int) -> dict[str, tuple[list[dict], str]]:
-    """Facts for paths: {path: (records, error)}; one file per group."""
-    out: dict[str, tuple[list[dict], str]] = {p: ([], "") for p in paths}
-    if not paths:
-        return out
-    prog = Progress("spatch", len(paths))
-    absmap = {str(k.path / p): p for p in paths}
-    with tempfile.TemporaryDirectory(prefix="dmacb-spatch-") as tmp:
-        groups = Path(tmp, "groups")
-        groups.write_text("".join(f"{a}\n\n" for a in absmap))
+class _Silent:
+    """Progress that says nothing (a spatch in the background)."""
+
+    def step(self, label: str = "", n: int = 1) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+class Spatch:
+    """A facts spatch (one file per group, --jobs), told its files later.
+
+    spatch parses the SmPL and compiles its OCaml scripts (about 0.4 s on
+    one core) before it reads --file-groups.  Reading the list from stdin,
+    it can start while the caller is still working the list out (the
+    scan's grep, the guess at follow-up files): run() gives the list.
+    """
+
+    def __init__(self, jobs: int):
+        self.tmp = tempfile.mkdtemp(prefix="dmacb-spatch-")
         # Run outside the kernel tree: its .cocciconfig adds --use-gitgrep,
         # 33x slower with a file list (KERNEL-FACTS.md).
         cmd = ["spatch", "--sp-file", str(COCCI), *SPATCH_OPTS,
-               "--file-groups", str(groups), "--jobs", str(max(1, jobs)),
-               "--chunksize", "1", "--tmp-dir", str(Path(tmp, "j"))]
-        proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+               "--file-groups", "/dev/stdin", "--jobs", str(max(1, jobs)),
+               "--chunksize", "1", "--tmp-dir", str(Path(self.tmp, "j"))]
+        # TMPDIR: its compiled OCaml goes there too, removed with it
+        self.proc = subprocess.Popen(cmd, cwd=self.tmp, env={**os.environ, "TMPDIR": self.tmp},
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.used = False
+
+    def close(self) -> None:
+        """Stop a spatch that was never given files (idempotent)."""
+        if not self.used:
+            self.used = True
+            self.proc.terminate()       # still starting up: nothing to lose
+            self.proc.communicate()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run(self, k: Kernel, paths: list[str],
+            quiet: bool = False) -> dict[str, tuple[list[dict], str]]:
+        """Facts for paths: {path: (records, error)}."""
+        assert not self.used, "a Spatch runs once"
+        self.used = True
+        proc = self.proc
+        out: dict[str, tuple[list[dict], str]] = {p: ([], "") for p in paths}
+        prog = _Silent() if quiet or not paths else Progress("spatch", len(paths))
+        absmap = {str(k.path / p): p for p in paths}
         failed: dict[str, str] = {}
         errlines: list[str] = []
 
@@ -221,6 +343,14 @@ def run_spatch(k: Kernel, paths: list[str], jobs: int) -> dict[str, tuple[list[d
 
         t = threading.Thread(target=read_stderr)
         t.start()
+        # Largest first: the workers then end together, on small files.
+        order = sorted(absmap, key=lambda a: -_size(a))
+        try:
+            assert proc.stdin
+            proc.stdin.write("".join(f"{a}\n\n" for a in order))
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass            # it died starting up: its exit code and stderr say why
         assert proc.stdout
         bad = 0
         for line in proc.stdout:
@@ -236,33 +366,76 @@ def run_spatch(k: Kernel, paths: list[str], jobs: int) -> dict[str, tuple[list[d
         t.join()
         err = "".join(errlines)
         proc.wait()
-    prog.finish()
-    if bad:
-        raise RuntimeError(f"spatch printed {bad} malformed fact lines; refusing to "
-                           f"classify from incomplete facts")
-    for rel, why in failed.items():
-        out[rel] = (out[rel][0], why)
-    if proc.returncode != 0:
-        raise RuntimeError(f"spatch exited {proc.returncode}: "
-                           f"{(err.strip().splitlines() or ['?'])[-1]}")
-    return out
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        prog.finish()
+        if bad:
+            raise RuntimeError(f"spatch printed {bad} malformed fact lines; refusing to "
+                               f"classify from incomplete facts")
+        for rel, why in failed.items():
+            out[rel] = (out[rel][0], why)
+        if proc.returncode != 0:
+            raise RuntimeError(f"spatch exited {proc.returncode}: "
+                               f"{(err.strip().splitlines() or ['?'])[-1]}")
+        return out
 
 
-def collect(k: Kernel, paths: list[str], jobs: int, use_cache: bool) -> dict[str, FileFacts]:
-    """Facts of each path, from the cache or from spatch."""
+def _cache_keys(k: Kernel, paths: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Cache key of each path (its blob id and those of the headers next to
+    it), and the blob ids."""
     ids = blob_ids(k, paths + local_headers(k, paths))
-    digest = tool_digest()
-    cdir = cache_dir() / "facts" / digest
+    by_dir: dict[str, list[str]] = defaultdict(list)
+    for h in sorted(ids):
+        if h.endswith(".h"):
+            by_dir[os.path.dirname(h)].append(h)
+    keys = {}
+    for p in paths:
+        hdrs = [h for h in by_dir[os.path.dirname(p)] if h != p]
+        keys[p] = ids.get(p, "none") + "-" + _short([ids[h] for h in hdrs])
+    return keys, ids
+
+
+def _facts_dir() -> Path:
+    cdir = cache_dir() / "facts" / tool_digest()
     cdir.mkdir(parents=True, exist_ok=True)
+    return cdir
+
+
+def uncached(k: Kernel, paths: list[str], use_cache: bool) -> list[str]:
+    """The paths collect() will run spatch on (it may find a few more: a
+    cache file it cannot read)."""
+    if not use_cache:
+        return list(paths)
+    keys, _ = _cache_keys(k, paths)
+    cdir = _facts_dir()
+    return [p for p in paths if not (cdir / f"{keys[p]}.json").exists()]
+
+
+def collect(k: Kernel, paths: list[str], jobs: int, use_cache: bool,
+            texts: Future | None = None, quiet: bool = False,
+            spatch: Spatch | None = None) -> dict[str, FileFacts]:
+    """Facts of each path, from the cache or from spatch.
+
+    texts: read_text_facts() of (some of) the paths, already running in
+    another thread; otherwise collect starts it itself.  quiet: no progress
+    (for a collect in the background, next to one in the foreground).
+    spatch: a Spatch started ahead for these paths; collect gives it the
+    uncached ones (or closes it).
+    """
+    try:
+        return _collect(k, paths, jobs, use_cache, texts, quiet, spatch)
+    finally:
+        if spatch:
+            spatch.close()
+
+
+def _collect(k: Kernel, paths: list[str], jobs: int, use_cache: bool, texts: Future | None,
+             quiet: bool, spatch: Spatch | None) -> dict[str, FileFacts]:
+    keys, ids = _cache_keys(k, paths)
+    cdir = _facts_dir()
     result: dict[str, FileFacts] = {}
     todo: list[str] = []
-    keys: dict[str, str] = {}
     for p in paths:
-        d = os.path.dirname(p)
-        hdrs = sorted(h for h in ids if h.endswith(".h") and os.path.dirname(h) == d and h != p)
-        key = ids.get(p, "none") + "-" + _short([ids[h] for h in hdrs])
-        keys[p] = key
-        cf = cdir / f"{key}.json"
+        cf = cdir / f"{keys[p]}.json"
         if use_cache and cf.exists():
             try:
                 result[p] = FileFacts.from_json(json.loads(cf.read_text()))
@@ -272,23 +445,35 @@ def collect(k: Kernel, paths: list[str], jobs: int, use_cache: bool) -> dict[str
                 pass
         todo.append(p)
     if todo:
-        info(f"facts: {len(paths) - len(todo)} cached, running spatch on {len(todo)} files")
-        got = run_spatch(k, todo, jobs)
+        if not quiet:
+            info(f"facts: {len(paths) - len(todo)} cached, running spatch on {len(todo)} files")
+        # The text reader needs nothing from spatch: it runs in a thread while
+        # the main thread mostly waits on spatch's pipes (the GIL is free).
+        with ThreadPoolExecutor(1) as ex:
+            if texts is None:
+                texts = ex.submit(read_text_facts, k, todo)
+            got = (spatch or Spatch(jobs)).run(k, todo, quiet)
+            tf = texts.result()
+        missing = [p for p in todo if p not in tf]
+        if missing:
+            tf = {**tf, **read_text_facts(k, missing)}
         for p in todo:
             records, err = got[p]
-            ff = FileFacts(path=p, blob=ids.get(p, ""), records=records,
-                           timeout=(err == "timeout"),
-                           spatch_failed="" if err in ("", "timeout") else err)
-            text_facts(ff, (k.path / p).read_text(errors="replace"))
+            ff = dataclasses.replace(tf[p], blob=ids.get(p, ""), records=records,
+                                     timeout=(err == "timeout"),
+                                     spatch_failed="" if err in ("", "timeout") else err)
             result[p] = ff
             if ff.timeout or ff.spatch_failed:
                 continue        # never cache a give-up: the next run retries
-            tmpf = cdir / f".{keys[p]}.{os.getpid()}"
+            # (two threads may collect at once: the temporary name is per thread)
+            tmpf = cdir / f".{keys[p]}.{os.getpid()}.{threading.get_ident()}"
             tmpf.write_text(json.dumps(ff.to_json()))
             tmpf.replace(cdir / f"{keys[p]}.json")
-    else:
+    elif not quiet:
         info(f"facts: all {len(paths)} files cached")
-    return result
+    # In the order asked, whatever came from the cache: the resolution
+    # prefers the first of two same-named definitions.
+    return {p: result[p] for p in paths}
 
 
 def local_headers(k: Kernel, paths: list[str]) -> list[str]:
