@@ -87,8 +87,6 @@ def render(toks: list[str]) -> str:
                  or (prev in ("&", "*") and (i == 1 or toks[i - 2] in ("(", ",", "=")))
                  or (t == "(" and prev not in (",", "=", "(", "|", "&")))
         out += t if (not out or tight) else " " + t
-        if t == ",":
-            out += ""
     return out.replace(",", ", ")
 
 

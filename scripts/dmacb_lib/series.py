@@ -109,10 +109,6 @@ def cover_date(wt: Path, commit: str) -> str:
     return worktree.git(wt, "log", "-1", "--format=%aD", commit).stdout.strip()
 
 
-def git_env(k: Kernel) -> dict:
-    return worktree.commit_env(k)
-
-
 def build_series(k: Kernel, wt: Path, api_tip: str, ref: str, picks: list[tuple[str, str]],
                  env: dict, branch: str) -> str:
     """Commit `picks` (commit, message) on api_tip into
@@ -167,7 +163,7 @@ def run(k: Kernel, out_root: Path | None = None, max_per_series: int = 15,
         die(f"branch {conv['branch']} has no worktree; run 'make convert' again")
     if worktree.git(wt, "status", "--porcelain", "--untracked-files=no").stdout.strip():
         die(f"worktree {wt} has uncommitted changes; commit or discard them first")
-    env = git_env(k)
+    env = worktree.commit_env(k)
     api_tip = conv["api_commits"][-1]
     recs = defaultdict(list)
     for r in conv["callbacks"]:
