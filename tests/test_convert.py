@@ -172,3 +172,52 @@ def test_refusals(tmp_path):
     assert r.returncode == 0, r.stderr
     assert git(tree, "config", f"branch.{BRANCH}.dmacbBase").strip() == \
         git(tree, "rev-parse", "HEAD").strip()
+
+
+def test_verify_rerun(converted, tmp_path, monkeypatch):
+    """verify's second run of the rewrites: nothing changes on the branch,
+    the flag script runs once for the single-callback files (not once per
+    callback), and an undone rewrite is found and named, both for a
+    flagged callback and for a deleted completion callback."""
+    from dmacb_lib import kernel, rewrite, verify
+    monkeypatch.setenv("DMACB_CACHE", str(tmp_path / "cache"))
+    doc = dict(converted["doc"], _out=str(converted["base"] / "reports" / REL))
+    files = sorted({f for c in doc["commits"] for f in c["files"]})
+    wt = tmp_path / "wt"
+    for f in files:
+        (wt / f).parent.mkdir(parents=True, exist_ok=True)
+        (wt / f).write_text(branch_file(converted, f))
+    k = kernel.resolve(str(converted["tree"]))
+
+    calls = {"batch": 0, "one": []}
+    real_batch, real_apply = rewrite.flag_outputs, rewrite.apply
+
+    def batch(texts, *a, **kw):
+        calls["batch"] += 1
+        return real_batch(texts, *a, **kw)
+
+    def one(text, name, item):
+        calls["one"].append(item.callback)
+        return real_apply(text, name, item)
+    monkeypatch.setattr(rewrite, "flag_outputs", batch)
+    monkeypatch.setattr(rewrite, "apply", one)
+
+    assert verify.rerun_check(k, wt, doc, 2) == {f: "" for f in files}
+    assert calls["batch"] >= 1
+    assert "fix_pm_rx_done" not in calls["one"]           # deleted: no run needed
+    flagged = "drivers/mmc/host/fixture-flagsvar.c"
+    flagged_cbs = {r["callback"] for r in doc["callbacks"] if r["file"] == flagged}
+    assert not flagged_cbs & set(calls["one"])            # done by the batch run
+
+    # undo one flag and one completion: both are found, with the callback
+    text = (wt / flagged).read_text()
+    (wt / flagged).write_text(text.replace(" | DMA_PREP_HARDIRQ_CALLBACK;", ";"))
+    param = "drivers/spi/spi-fixture-param.c"
+    (wt / param).write_text((FIXTURE_TREE / param).read_text())
+    got = verify.rerun_check(k, wt, doc, 2)
+    assert got[flagged].startswith("a second run of the rewrite for ")
+    assert got[flagged].split()[-4] in flagged_cbs
+    assert "fix_pm_rx_done" in got[param] or "fix_pm_tx_done" in got[param]
+    assert {f for f, v in got.items() if v} == {flagged, param}
+    # the clean files' verdicts came from the cache this time
+    assert got == verify.rerun_check(k, wt, doc, 2)

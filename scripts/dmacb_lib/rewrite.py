@@ -112,6 +112,37 @@ def run_spatch(script: Path, defines: list[str], text: str, name: str) -> str:
         return src.read_text()
 
 
+def flag_outputs(texts: dict[str, str], callbacks: list[str], task: bool = False,
+                 jobs: int = 2) -> dict[str, str] | None:
+    """The flag script's output for many files in ONE spatch run: its
+    start-up (SmPL parse, OCaml compile; ~0.4 s) costs more than a small
+    driver.  `cb` becomes the set of callbacks.  That matches what one run
+    per callback would only for a file whose code names exactly one of
+    them, so the caller gives only such files.  None if spatch failed
+    (the caller falls back to one run per callback)."""
+    sp = HARDIRQ_FLAG.read_text().replace(
+        "identifier virtual.cb;", "identifier cb = {%s};" % ", ".join(sorted(set(callbacks))))
+    with tempfile.TemporaryDirectory(prefix="dmacb-rwb-") as tmp:
+        (Path(tmp) / "batch.cocci").write_text(sp)
+        src = Path(tmp) / "src"
+        for f, text in texts.items():
+            (src / f).parent.mkdir(parents=True, exist_ok=True)
+            (src / f).write_text(text)
+        # -D cb: the report/org rules still name virtual.cb; patch mode never runs them
+        cmd = ["spatch", "--sp-file", str(Path(tmp) / "batch.cocci"), "-D", "patch",
+               "-D", "cb=dmacb_batch", *(["-D", "task"] if task else []),
+               "--very-quiet", "--timeout", str(SPATCH_TIMEOUT), "--jobs", str(max(1, jobs)),
+               "--in-place", "--dir", str(src)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp,
+                                  timeout=SPATCH_TIMEOUT * 2 + 60)
+        except subprocess.TimeoutExpired:
+            return None
+        if proc.returncode != 0:
+            return None
+        return {f: (src / f).read_text() for f in texts}
+
+
 # -- the completion rewrite ---------------------------------------------------
 
 def _strip_cast(toks: list[str]) -> list[str]:

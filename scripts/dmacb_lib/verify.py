@@ -55,7 +55,15 @@ def branch_worktree(k: Kernel, doc: dict) -> Path:
 # -- the four checks ---------------------------------------------------------------
 
 def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int) -> dict[str, str]:
-    """file -> '' if the rewrites change nothing on the branch, else why."""
+    """file -> '' if the rewrites change nothing on the branch, else why.
+
+    What one spatch run per callback would say, for less: a callback whose
+    name is gone from the file's code (the completion rewrite deleted it)
+    cannot be matched by any rule of its script, so it needs no run; the
+    flag script runs once over every file whose code names exactly one of
+    the flagged callbacks (rewrite.flag_outputs()).  A file that run
+    changes, and every other file, gets one run per callback, which also
+    names the culprit."""
     audit = json.loads((Path(doc["_out"]) / "callbacks.json").read_text())
     items, _ = convert.plan(audit["callbacks"])
     files = sorted({f for c in doc["commits"] for f in c["files"]})
@@ -66,27 +74,51 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int) -> dict[str, str]:
                         Path(rewrite.__file__), Path(csource.__file__)])
     cdir = cache_dir() / "verify" / "rerun"
     cdir.mkdir(parents=True, exist_ok=True)
-
-    def one(f: str) -> tuple[str, str]:
-        text = (wt / f).read_text()
-        key = hashlib.sha1(repr((text, [(it.callback, it.action, it.sites, it.completes)
-                                        for it in items.get(f, [])], tool)).encode()).hexdigest()
-        hit = cdir / key
+    text = {f: (wt / f).read_text() for f in files}
+    key = {f: hashlib.sha1(repr((text[f], [(it.callback, it.action, it.sites, it.completes)
+                                           for it in items.get(f, [])], tool)).encode()
+                           ).hexdigest() for f in files}
+    res: dict[str, str] = {}
+    todo: dict[str, list] = {}
+    for f in files:
+        hit = cdir / key[f]
         if hit.exists():
-            return f, hit.read_text()
-        why = ""
-        for it in items.get(f, []):
+            res[f] = hit.read_text()
+            continue
+        names = set(rewrite.tokens(text[f]))
+        todo[f] = [it for it in items.get(f, [])
+                   if not (it.action == "completion" and it.callback not in names)]
+
+    single = {f: its[0] for f, its in todo.items()
+              if len(its) == 1 and its[0].action != "completion" and f.endswith(".c")}
+    for task in (False, True):
+        group = {f: it for f, it in single.items() if (it.action == "task") == task}
+        cbs = {it.callback for it in group.values()}
+        group = {f: it for f, it in group.items()
+                 if cbs & set(rewrite.tokens(text[f])) == {it.callback}}
+        if not group:
+            continue
+        out = rewrite.flag_outputs({f: text[f] for f in group}, list(cbs), task=task,
+                                   jobs=jobs)
+        for f in group if out is not None else ():
+            if out[f] == text[f]:
+                todo[f] = []
+
+    def one(f: str) -> tuple[str, str, bool]:
+        for it in todo[f]:
             try:
-                new, out = rewrite.apply(text, Path(f).name, it)
+                new, _ = rewrite.apply(text[f], Path(f).name, it)
             except Exception as e:
-                return f, f"spatch: {e}"       # not cached: may be transient
-            if new != text:
-                why = f"a second run of the rewrite for {it.callback} changes the file"
-                break
-        hit.write_text(why)
-        return f, why
+                return f, f"spatch: {e}", False       # not cached: may be transient
+            if new != text[f]:
+                return f, f"a second run of the rewrite for {it.callback} changes the file", True
+        return f, "", True
     with ThreadPoolExecutor(max(1, jobs)) as ex:
-        return dict(ex.map(one, files))
+        for f, why, keep in ex.map(one, sorted(todo)):
+            res[f] = why
+            if keep:
+                (cdir / key[f]).write_text(why)
+    return res
 
 
 def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
