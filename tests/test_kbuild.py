@@ -238,6 +238,47 @@ def test_parse_diff_added():
 # locks and the jobserver
 
 
+def test_object_inputs_follows_the_cmd_dependency_list(tmp_path):
+    src, b = tmp_path / "linux", tmp_path / "build"
+    (src / "drivers/spi").mkdir(parents=True)
+    (src / "include/linux").mkdir(parents=True)
+    (b / "drivers/spi").mkdir(parents=True)
+    (b / "include/config").mkdir(parents=True)
+    (src / "drivers/spi/spi-foo.c").write_text("#include <linux/foo.h>\n")
+    (src / "include/linux/foo.h").write_text("int foo(void);\n")
+    (b / "include/config/FOO").write_text("")
+    cmd = b / "drivers/spi/.spi-foo.o.cmd"
+    cmd.write_text(textwrap.dedent(f"""\
+        savedcmd_drivers/spi/spi-foo.o := gcc -O2 -c -o drivers/spi/spi-foo.o {src}/drivers/spi/spi-foo.c
+
+        source_drivers/spi/spi-foo.o := {src}/drivers/spi/spi-foo.c
+
+        deps_drivers/spi/spi-foo.o := \\
+          {src}/include/linux/foo.h \\
+            $(wildcard include/config/FOO) \\
+            $(wildcard include/config/BAR) \\
+
+        drivers/spi/spi-foo.o: $(deps_drivers/spi/spi-foo.o)
+
+        $(deps_drivers/spi/spi-foo.o):
+        """))
+    first = kbuild.object_inputs(b, "drivers/spi/spi-foo.c")
+    assert first and first == kbuild.object_inputs(b, "drivers/spi/spi-foo.c", {})
+    assert kbuild.object_inputs(b, "drivers/spi/spi-bar.c") is None     # never built
+    changes = [
+        lambda: (src / "include/linux/foo.h").write_text("int foo(int);\n"),   # a header
+        lambda: (src / "drivers/spi/spi-foo.c").write_text("/* */\n"),         # the source
+        lambda: (b / "include/config/BAR").write_text(""),     # a config symbol appears
+        lambda: cmd.write_text(cmd.read_text().replace("-O2", "-O2 -DX")),     # the flags
+    ]
+    seen = {first}
+    for change in changes:
+        change()
+        now = kbuild.object_inputs(b, "drivers/spi/spi-foo.c")
+        assert now not in seen
+        seen.add(now)
+
+
 def test_dirlock_is_reentrant_and_excludes_other_processes(tmp_path):
     b = tmp_path / "build" / "conv-x86_64"
     lock = kbuild.DirLock.of(b)

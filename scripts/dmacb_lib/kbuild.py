@@ -689,6 +689,58 @@ def obj_of(rel: str) -> str:
     return str(Path(rel).with_suffix(".o"))
 
 
+_DEP_WILDCARD = re.compile(r"^\$\(wildcard (\S+)\)$")
+
+
+def object_inputs(builddir: Path, rel: str,
+                  memo: dict[tuple, bytes] | None = None) -> str | None:
+    """Digest of everything Kbuild says the object was built from: its
+    command and the content of every file in its .cmd dependency list
+    (the source, each header, each include/config/ file that exists).
+    Equal digests: the same preprocessed input with the same flags, so a
+    result computed from that input (the C checker's) can be reused.
+    None when the object has no .cmd (not built, or not by Kbuild).
+    `memo` shares header digests between objects of one run."""
+    obj = Path(obj_of(rel))
+    cmd = builddir / obj.parent / f".{obj.name}.cmd"
+    try:
+        text = cmd.read_text(errors="replace")
+    except OSError:
+        return None
+    memo = {} if memo is None else memo
+    h = hashlib.sha1()
+    deps: list[str] = []
+    in_deps = False
+    for line in text.splitlines():
+        if line.startswith("savedcmd_"):
+            h.update(line.encode())
+        elif line.startswith(f"source_{obj} := "):
+            deps.append(line.split(" := ", 1)[1].strip())
+        elif line.startswith(f"deps_{obj} :="):
+            in_deps = True
+        elif in_deps:
+            item = line.strip().rstrip("\\").strip()
+            if not item:
+                in_deps = False
+                continue
+            m = _DEP_WILDCARD.match(item)
+            deps.append(m.group(1) if m else item)
+    if not deps:
+        return None
+    for d in deps:
+        p = Path(d) if os.path.isabs(d) else builddir / d
+        try:
+            st = p.stat()
+        except OSError:
+            h.update(f"{d}\0-\n".encode())
+            continue
+        k = (str(p), st.st_mtime_ns, st.st_size)
+        if k not in memo:
+            memo[k] = hashlib.sha1(p.read_bytes()).digest()
+        h.update(f"{d}\0".encode() + memo[k])
+    return h.hexdigest()
+
+
 def _flags_key(builddir: Path, st: dict, extra: Sequence[str]) -> str:
     h = hashlib.sha1()
     h.update(json.dumps([st.get("make_args"), list(extra), st.get("cc")]).encode())

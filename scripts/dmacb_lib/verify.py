@@ -128,16 +128,30 @@ def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
     start-up (MAINTAINERS, spelling lists) costs more than checking a
     small patch.  With several files checkpatch prints a block per file
     ending in '<file> has no obvious style problems ...' or '<file> has
-    style problems ...'."""
+    style problems ...'.  A verdict is reused for the same patch text
+    (less its 'From <sha>' line) and the same checkpatch and data files."""
     out = cache_dir() / "verify" / doc["kernel"] / f"patches-{conv_tag(wt)}"
     out.mkdir(parents=True, exist_ok=True)
+    cdir = cache_dir() / "verify" / "checkpatch"
+    cdir.mkdir(parents=True, exist_ok=True)
+    tool = file_digest([p for p in (wt / "scripts" / n for n in (
+        "checkpatch.pl", "spelling.txt", "const_structs.checkpatch", "get_maintainer.pl",
+        "spdxcheck.py")) if p.exists()] + [wt / "MAINTAINERS"])
     for old in out.glob("*.patch"):
         old.unlink()
-    paths = {}
+    res: dict[str, dict] = {}
+    paths, keys = {}, {}
     for c in doc["commits"]:
+        text = worktree.git(wt, "format-patch", "-1", "--stdout", c["commit"]).stdout
+        key = hashlib.sha1(repr((text.split("\n", 1)[-1], tool)).encode()).hexdigest()
+        hit = cdir / f"{key}.json"
+        if hit.exists():
+            res[c["commit"]] = json.loads(hit.read_text())
+            continue
         p = out / f"{c['commit'][:12]}.patch"
-        p.write_text(worktree.git(wt, "format-patch", "-1", "--stdout", c["commit"]).stdout)
+        p.write_text(text)
         paths[str(p)] = c["commit"]
+        keys[c["commit"]] = key
     files = sorted(paths)
     n = max(1, min(jobs, len(files)))
     chunks = [files[i::n] for i in range(n)]
@@ -146,7 +160,6 @@ def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
         r = subprocess.run(["./scripts/checkpatch.pl", "--strict", "--no-color", *chunk],
                            cwd=wt, capture_output=True, text=True)
         return r.stdout
-    res: dict[str, dict] = {}
     with ThreadPoolExecutor(n) as ex:
         for text in ex.map(one, [c for c in chunks if c]):
             block: list[str] = []
@@ -157,6 +170,7 @@ def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
                         ok = "has no obvious style problems" in line
                         res[paths[f]] = {"ok": ok, "output": "" if ok else
                                          "\n".join(block).strip()[-2000:]}
+                        (cdir / f"{keys[paths[f]]}.json").write_text(json.dumps(res[paths[f]]))
                         block = []
     for c in doc["commits"]:
         res.setdefault(c["commit"], {"ok": False, "output": "checkpatch gave no verdict"})
@@ -209,20 +223,60 @@ def compile_db(wt: Path, kernel: str, arch: str) -> Path | str:
     return dbdir
 
 
+def checker_key(wt: Path, arch: str) -> str:
+    """What a checker result depends on besides the file's own build inputs
+    (kbuild.object_inputs()): the checker binary and its knowledge base,
+    libclang, and the tree's headers as clang sees them (clang reads a few
+    that gcc's dependency list cannot name, e.g. compiler-clang.h)."""
+    binary = checker.ensure_binary()
+    lib = Path("/usr/lib/llvm-14/lib/libclang-14.so.1").resolve()
+    st = lib.stat() if lib.exists() else None
+    trees = worktree.git(wt, "rev-parse", "HEAD:include", "HEAD:arch").stdout.split()
+    dirty = worktree.git(wt, "status", "--porcelain", "--untracked-files=no").stdout
+    return repr((file_digest([binary, checker.KB]), str(lib),
+                 st and (st.st_size, st.st_mtime_ns), trees, dirty, arch))
+
+
 def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int) -> dict:
     """file -> the checker's entry, each file parsed with the flags of the
-    configuration that compile-tested it."""
+    configuration that compile-tested it.
+
+    A file's entry is reused when nothing it was parsed from changed (its
+    Kbuild inputs, see checker_key()): verifying the branch again after
+    converting one more driver parses one file, not all."""
     out: dict[str, dict] = {}
     rows = plan_rows(doc)
+    cdir = cache_dir() / "verify" / "checker"
+    cdir.mkdir(parents=True, exist_ok=True)
     for arch in sorted(set(arch_of.values())):
         files = sorted(f for f, a in arch_of.items() if a == arch)
+        bdir, memo = kbuild.build_dir(doc["kernel"], arch, conv_tag(wt)), {}
+        common = checker_key(wt, arch)
+        keys = {}
+        for f in files:
+            inputs = kbuild.object_inputs(bdir, f, memo)
+            if inputs is None:
+                continue
+            mine = [r for r in rows if r[1] == f]
+            keys[f] = hashlib.sha1(repr((common, inputs, mine)).encode()).hexdigest()
+            hit = cdir / f"{keys[f]}.json"
+            if hit.exists():
+                out[f] = dict(json.loads(hit.read_text()), cached=True)
+        files = [f for f in files if f not in out]
+        if not files:
+            continue
         db = compile_db(wt, doc["kernel"], arch)
         if isinstance(db, str):
             out.update({f: {"ok": False, "skipped": db} for f in files})
             continue
         got = checker.run_checker(db, [r for r in rows if r[1] in files], files=files,
                                   tree=wt, jobs=jobs)
-        out.update({e["file"]: e for e in got["files"]})
+        for e in got["files"]:
+            out[e["file"]] = e
+            crashed = any((x.get("message") or "").startswith("checker ") for x in
+                          e.get("checks", {}).get("parse", {}).get("errors", []))
+            if e["file"] in keys and not e.get("skipped") and not crashed:
+                (cdir / f"{keys[e['file']]}.json").write_text(json.dumps(e))
     return out
 
 
