@@ -4,6 +4,7 @@
  *
  *   dmacb-check --db BUILD_DIR --kb kb/kernel-functions.tsv --plan PLAN.tsv
  *               [--tree SRCROOT] [--db-tree DB_SRCROOT] [--file F ...] [--jobs N]
+ *               [--progress]
  *
  * Parses each file (relative to the tree) with libclang and its command
  * from BUILD_DIR/compile_commands.json, runs the checks of checks.c and
@@ -40,7 +41,7 @@
 
 static const char usage[] =
 	"usage: dmacb-check --db BUILD_DIR --kb KB.tsv --plan PLAN.tsv [--tree SRCROOT]\n"
-	"                   [--db-tree DB_SRCROOT] [--file F]... [--jobs N]\n"
+	"                   [--db-tree DB_SRCROOT] [--file F]... [--jobs N] [--progress]\n"
 	"  --db       directory holding compile_commands.json (an LLVM=1 build dir)\n"
 	"  --kb       kb/kernel-functions.tsv\n"
 	"  --plan     plan TSV: hardirq/completion items (see checker/README.md)\n"
@@ -48,7 +49,19 @@ static const char usage[] =
 	"  --db-tree  source tree the database was generated from, when it is not\n"
 	"             --tree (a converted worktree checked with the base build dir)\n"
 	"  --file     check only these files (default: every file in the plan)\n"
-	"  --jobs     files checked in parallel (default 1; 0: no fork, for debugging)\n";
+	"  --jobs     files checked in parallel (default 1; 0: no fork, for debugging)\n"
+	"  --progress a line 'checked FILE' on stderr as each file is done\n";
+
+/* --progress: the orchestrator's progress line follows these */
+static int progress;
+
+static void done_one(const char *rel)
+{
+	if (progress) {
+		fprintf(stderr, "checked %s\n", rel);
+		fflush(stderr);
+	}
+}
 
 static void die2(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -150,6 +163,7 @@ static void run_jobs(struct job *jobs, int n, int par, const struct kb *kb,
 			jobs[i].status = check_file(kb, plan, jobs[i].rel, &jobs[i].cmd, &out);
 			jobs[i].seconds = since(&jobs[i].t0);
 			jobs[i].json = out.s;
+			done_one(jobs[i].rel);
 		}
 		return;
 	}
@@ -191,6 +205,7 @@ static void run_jobs(struct job *jobs, int n, int par, const struct kb *kb,
 		for (int i = 0; i < next; i++) {
 			if (jobs[i].pid == p && jobs[i].tmp) {
 				finish(&jobs[i], ws);
+				done_one(jobs[i].rel);
 				running--;
 				break;
 			}
@@ -208,6 +223,7 @@ int main(int argc, char **argv)
 		{ "db-tree", required_argument, NULL, 'T' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -259,6 +275,9 @@ int main(int argc, char **argv)
 			par = (int)v;
 			break;
 		}
+		case 'P':
+			progress = 1;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;

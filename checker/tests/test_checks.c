@@ -559,6 +559,23 @@ static char *cli_err(void)
 	return buf;
 }
 
+static char *cli_err_all(void)
+{
+	char *p = fmt("%s/cli.err", tmpdir);
+	FILE *f = fopen(p, "r");
+	struct sbuf b;
+	char buf[4096];
+	size_t n;
+
+	sb_init(&b);
+	while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+		sb_addn(&b, buf, n);
+	if (f)
+		fclose(f);
+	free(p);
+	return b.s ? b.s : strdup("");
+}
+
 static void test_cli(void)
 {
 	char *out = NULL;
@@ -573,11 +590,33 @@ static void test_cli(void)
 				 "--plan", okplan, "--tree", fixtures, "--jobs", "2", NULL };
 
 		CHECK(run_cli(argv, &out) == 0);
+		/* no --progress: nothing on stderr */
+		{
+			char *e = cli_err_all();
+
+			CHECK(!strcmp(e, ""));
+			free(e);
+		}
 		CHECK_HAS(out, "{\"files\":[{\"seconds\":");
 		CHECK_HAS(out, "\"file\":\"hardirq_ok.c\",\"ok\":true");
 		CHECK_HAS(out, "],\"ok\":true,\"jobs\":2}");
 		/* plan order is kept with parallel children */
 		CHECK(out && strstr(out, "hardirq_ok.c") < strstr(out, "completion_ok.c"));
+		free(out);
+	}
+	{
+		/* --progress: one line per file as it is done, the JSON unchanged */
+		char *argv[] = { (char *)binary, "--db", tmpdir, "--kb", (char *)kb_path,
+				 "--plan", okplan, "--tree", fixtures, "--jobs", "2", "--progress",
+				 NULL };
+		char *e;
+
+		CHECK(run_cli(argv, &out) == 0);
+		CHECK_HAS(out, "],\"ok\":true,\"jobs\":2}");
+		e = cli_err_all();
+		CHECK_HAS(e, "checked hardirq_ok.c\n");
+		CHECK_HAS(e, "checked completion_ok.c\n");
+		free(e);
 		free(out);
 	}
 	{

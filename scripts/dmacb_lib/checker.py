@@ -24,9 +24,10 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
-from .util import PROJECT, cache_dir, die, info
+from .util import PROJECT, Progress, cache_dir, die, info
 
 CHECKER_DIR = PROJECT / "checker"
 CHECKER = CHECKER_DIR / "build" / "dmacb-check"
@@ -163,9 +164,32 @@ def ensure_binary() -> Path:
     return CHECKER
 
 
+def _run_streaming(cmd: list[str], progress: Progress | None
+                   ) -> subprocess.CompletedProcess:
+    """Run the binary; its 'checked FILE' lines on stderr step `progress`."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, encoding="utf-8", errors="replace")
+    err: list[str] = []
+
+    def read_err() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("checked ") and progress is not None:
+                progress.step(line[8:].strip())
+            else:
+                err.append(line)
+    t = threading.Thread(target=read_err, daemon=True)
+    t.start()
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.wait()
+    t.join()
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, "".join(err))
+
+
 def run_checker(db: Path, plan_rows: list[tuple], files: list[str] | None = None,
                 tree: Path | None = None, db_tree: Path | None = None, jobs: int = 2,
-                kb: Path = KB) -> dict:
+                kb: Path = KB, progress: Progress | None = None) -> dict:
     """Run dmacb-check on files (relative to the tree; default: every file
     named in plan_rows) and return its JSON: {"files": [...], "ok": bool}.
 
@@ -176,7 +200,8 @@ def run_checker(db: Path, plan_rows: list[tuple], files: list[str] | None = None
     it is not tree (a converted worktree checked with the base build dir).
     Files without an entry in the database are not given to the binary
     (it would refuse the whole run): they come back as failed entries with
-    "skipped": "not in compile_commands.json".
+    "skipped": "not in compile_commands.json".  progress: stepped as each
+    file is done.
     """
     binary = ensure_binary()
     if files is None:
@@ -207,8 +232,9 @@ def run_checker(db: Path, plan_rows: list[tuple], files: list[str] | None = None
                 cmd += ["--db-tree", str(db_tree)]
             for f in present:
                 cmd += ["--file", f]
-            r = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8",
-                               errors="replace")
+            if progress is not None:
+                cmd.append("--progress")
+            r = _run_streaming(cmd, progress)
         finally:
             plan.unlink(missing_ok=True)
         if r.returncode not in (0, 1):

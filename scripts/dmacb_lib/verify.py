@@ -27,7 +27,7 @@ from pathlib import Path
 
 from . import checker, convert, csource, kbuild, rewrite, worktree
 from .kernel import Kernel
-from .util import PROJECT, cache_dir, die, file_digest, info
+from .util import PROJECT, Progress, cache_dir, die, file_digest, info
 
 
 def load_convert(k: Kernel, out_root: Path) -> dict:
@@ -54,7 +54,8 @@ def branch_worktree(k: Kernel, doc: dict) -> Path:
 
 # -- the four checks ---------------------------------------------------------------
 
-def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int) -> dict[str, str]:
+def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int,
+                stats: dict | None = None) -> dict[str, str]:
     """file -> '' if the rewrites change nothing on the branch, else why.
 
     What one spatch run per callback would say, for less: a callback whose
@@ -84,6 +85,8 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int) -> dict[str, str]:
         hit = cdir / key[f]
         if hit.exists():
             res[f] = hit.read_text()
+            if stats is not None:
+                stats["reused"] = stats.get("reused", 0) + 1
             continue
         names = set(rewrite.tokens(text[f]))
         todo[f] = [it for it in items.get(f, [])
@@ -146,7 +149,7 @@ def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
         key = hashlib.sha1(repr((text.split("\n", 1)[-1], tool)).encode()).hexdigest()
         hit = cdir / f"{key}.json"
         if hit.exists():
-            res[c["commit"]] = json.loads(hit.read_text())
+            res[c["commit"]] = dict(json.loads(hit.read_text()), cached=True)
             continue
         p = out / f"{c['commit'][:12]}.patch"
         p.write_text(text)
@@ -246,6 +249,7 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int) -> di
     converting one more driver parses one file, not all."""
     out: dict[str, dict] = {}
     rows = plan_rows(doc)
+    prog = Progress("checker", len(arch_of))
     cdir = cache_dir() / "verify" / "checker"
     cdir.mkdir(parents=True, exist_ok=True)
     for arch in sorted(set(arch_of.values())):
@@ -262,21 +266,24 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int) -> di
             hit = cdir / f"{keys[f]}.json"
             if hit.exists():
                 out[f] = dict(json.loads(hit.read_text()), cached=True)
+                prog.step(f)
         files = [f for f in files if f not in out]
         if not files:
             continue
         db = compile_db(wt, doc["kernel"], arch)
         if isinstance(db, str):
             out.update({f: {"ok": False, "skipped": db} for f in files})
+            prog.step(arch, len(files))
             continue
         got = checker.run_checker(db, [r for r in rows if r[1] in files], files=files,
-                                  tree=wt, jobs=jobs)
+                                  tree=wt, jobs=jobs, progress=prog)
         for e in got["files"]:
             out[e["file"]] = e
             crashed = any((x.get("message") or "").startswith("checker ") for x in
                           e.get("checks", {}).get("parse", {}).get("errors", []))
             if e["file"] in keys and not e.get("skipped") and not crashed:
                 (cdir / f"{keys[e['file']]}.json").write_text(json.dumps(e))
+    prog.finish()
     return out
 
 
@@ -295,7 +302,8 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
     timings = {}
 
     t = time.monotonic()
-    rerun = rerun_check(k, wt, doc, jobs)
+    stats: dict = {}
+    rerun = rerun_check(k, wt, doc, jobs, stats)
     timings["rerun"] = time.monotonic() - t
     info(f"verify: rerun of the rewrites: {sum(1 for v in rerun.values() if v)} file(s) "
          f"change ({timings['rerun']:.1f}s)")
@@ -320,6 +328,9 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
     info(f"verify: checker: {sum(1 for e in chk.values() if e.get('ok'))} of {len(chk)} "
          f"files pass ({timings['checker']:.1f}s)")
 
+    reused = {"rerun": (stats.get("reused", 0), len(rerun)),
+              "checkpatch": (sum(1 for v in cp.values() if v.get("cached")), len(cp)),
+              "checker": (sum(1 for v in chk.values() if v.get("cached")), len(chk))}
     drivers = []
     for c in doc["commits"]:
         d = {"commit": c["commit"], "subject": c["subject"], "files": c["files"],
@@ -360,7 +371,7 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
     report = {"kernel": doc["kernel"], "branch": doc["branch"], "tip": doc["tip"],
               "base_commit": doc["base_commit"], "allow_untested": allow_untested,
               "drivers": drivers}
-    write_reports(out_root / k.release, report, timings, total)
+    write_reports(out_root / k.release, report, timings, total, reused)
     n = {v: sum(1 for d in drivers if d["verdict"] == v)
          for v in ("pass", "fail", "not-compile-tested")}
     info(f"verify: {n['pass']} pass, {n['fail']} fail, {n['not-compile-tested']} not "
@@ -368,13 +379,17 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
     return 0 if n["fail"] == 0 else 1
 
 
-def write_reports(outdir: Path, report: dict, timings: dict, total: float) -> None:
+def write_reports(outdir: Path, report: dict, timings: dict, total: float,
+                  reused: dict[str, tuple[int, int]]) -> None:
     (outdir / "verify.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
     L = [f"# dmacb verify: Linux {report['kernel']}", "",
          f"Branch `{report['branch']}` at `{report['tip'][:12]}`.  Wall time "
          f"{total:.0f} s (rerun {timings['rerun']:.0f} s, checkpatch "
          f"{timings['checkpatch']:.0f} s, builds {timings['build']:.0f} s, checker "
-         f"{timings['checker']:.0f} s).", "",
+         f"{timings['checker']:.0f} s)" + (
+             "; reused from earlier runs with the same inputs: " + ", ".join(
+                 f"{what} {n} of {m}" for what, (n, m) in reused.items() if n)
+             if any(n for n, _ in reused.values()) else "") + ".", "",
          "| verdict | drivers |", "|---|---:|"]
     for v in ("pass", "fail", "not-compile-tested"):
         L.append(f"| {v} | {sum(1 for d in report['drivers'] if d['verdict'] == v)} |")
