@@ -38,7 +38,7 @@ convert:
 	$(DMACB) convert
 
 verify:
-	$(DMACB) verify
+	$(DMACB) verify $(if $(filter 1,$(LLVM)),--llvm)
 
 # The main job from a fresh machine: tree, audit + convert, verify, series.
 # A driver failing verify is left out of the series, not an error here.
@@ -72,7 +72,7 @@ check-real:
 	DMACB_REAL=1 /usr/bin/python3 -m pytest -q tests -m real
 
 bench-verify:
-	/usr/bin/python3 scripts/bench_verify.py --stage
+	/usr/bin/python3 scripts/bench_verify.py --stage $(if $(filter 1,$(LLVM)),--llvm)
 
 bench:
 	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree; fi

@@ -114,6 +114,8 @@ def main() -> int:
                          "checker) on the convert branch against the floor: one batched "
                          "make per build directory of the same objects; needs a previous "
                          "make verify (reads verify.json for each file's architecture)")
+    ap.add_argument("--llvm", action="store_true",
+                    help="with --stage: the LLVM=1 build directories (dmacb verify --llvm)")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)     # figures as they come, also in a log
     if args.stage:
@@ -191,7 +193,8 @@ def main() -> int:
 def run_verify(k: kernel.Kernel, what: str) -> float:
     t, c = time.monotonic(), cpu()
     r = subprocess.run([str(Path(__file__).resolve().parent / "dmacb"), "verify",
-                        "--kernel", str(k.path)], capture_output=True, text=True)
+                        "--kernel", str(k.path), *(["--llvm"] if kbuild.LLVM else [])],
+                       capture_output=True, text=True)
     dt, dc = time.monotonic() - t, cpu() - c
     parts = [ln.split("verify: ", 1)[1] for ln in r.stderr.splitlines()
              if "verify: " in ln and "(" in ln]
@@ -213,7 +216,12 @@ def stage(args) -> int:
     from dmacb_lib import verify
     from dmacb_lib.util import PROJECT, cache_dir
     k = kernel.resolve(args.kernel)
+    kbuild.use_llvm(args.llvm)
     vj = json.loads((PROJECT / "reports" / k.release / "verify.json").read_text())
+    if vj.get("toolchain", "gcc") != ("llvm" if args.llvm else "gcc"):
+        # each file's architecture comes from a verify run with this toolchain
+        run_verify(k, "first, to prepare and to know each file's architecture")
+        vj = json.loads((PROJECT / "reports" / k.release / "verify.json").read_text())
     conv = verify.branch_worktree(k, json.loads(
         (PROJECT / "reports" / k.release / "convert.json").read_text()))
     by_arch: dict[str, list[str]] = {}

@@ -238,6 +238,24 @@ def test_parse_diff_added():
 # locks and the jobserver
 
 
+def test_llvm_builds_every_arch_with_clang_in_its_own_build_dirs():
+    from dmacb_lib import verify
+    wt = Path("/somewhere/else/linux")
+    assert kbuild.arch_spec("arm64").make_args() == ["ARCH=arm64",
+                                                    "CROSS_COMPILE=aarch64-linux-gnu-"]
+    assert (verify.base_tag(), verify.conv_tag(wt)[:5]) == ("base", "conv-")
+    kbuild.use_llvm(True)
+    try:
+        a = kbuild.arch_spec("arm64")
+        assert a.make_args() == ["ARCH=arm64", "LLVM=1"] and a.cc == "clang"
+        assert kbuild.arch_spec("x86_64").make_args() == ["LLVM=1"]
+        assert verify.base_tag() == "base-llvm" and verify.conv_tag(wt).endswith("-llvm")
+        if kbuild.cc_version(a):
+            assert kbuild.config_label(a).startswith("arm64 allmodconfig (clang 1")
+    finally:
+        kbuild.use_llvm(False)
+
+
 def test_object_inputs_follows_the_cmd_dependency_list(tmp_path):
     src, b = tmp_path / "linux", tmp_path / "build"
     (src / "drivers/spi").mkdir(parents=True)

@@ -89,18 +89,21 @@ class Arch:
     kbuild_arch: str | None     # ARCH=; None: native
     cross: str | None           # CROSS_COMPILE= prefix
     package: str | None         # Debian package that brings <cross>gcc
+    llvm: bool = False          # LLVM=1: clang and the LLVM tools, any ARCH=
 
     def make_args(self) -> list[str]:
         args = []
         if self.kbuild_arch:
             args.append(f"ARCH={self.kbuild_arch}")
-        if self.cross:
+        if self.llvm:
+            args.append("LLVM=1")
+        elif self.cross:
             args.append(f"CROSS_COMPILE={self.cross}")
         return args
 
     @property
     def cc(self) -> str:
-        return f"{self.cross or ''}gcc"
+        return "clang" if self.llvm else f"{self.cross or ''}gcc"
 
 
 ARCHES: dict[str, Arch] = {
@@ -111,12 +114,22 @@ ARCHES: dict[str, Arch] = {
 # The order verify_builds() tries them in: x86_64 reaches most clients
 # (COMPILE_TEST), arm64 and arm add the AMBA/SoC-only ones.
 DEFAULT_ARCHES = ("x86_64", "arm64", "arm")
+# use_llvm(): every architecture built with LLVM=1 (clang targets them all,
+# no cross compiler needed); the compile database then is clang's own.
+LLVM = False
+
+
+def use_llvm(on: bool = True) -> None:
+    global LLVM
+    LLVM = on
 
 
 def arch_spec(arch: str, cross: str | None = None) -> Arch:
     if arch not in ARCHES:
         raise UserError(f"kbuild: unknown architecture {arch}; use one of {', '.join(ARCHES)}")
     a = ARCHES[arch]
+    if LLVM:
+        return Arch(a.name, a.kbuild_arch, None, None, llvm=True)
     if cross is not None and cross != a.cross:
         a = Arch(a.name, a.kbuild_arch, cross or None, None)
     return a
@@ -126,11 +139,13 @@ _cc_cache: dict[str, str | None] = {}
 
 
 def cc_version(a: Arch) -> str | None:
-    """'12.2.0' for the architecture's gcc, None when it is not installed."""
+    """'12.2.0' for the architecture's gcc (or clang), None when it is not
+    installed."""
     if a.cc not in _cc_cache:
         try:
-            r = subprocess.run([a.cc, "-dumpfullversion"], capture_output=True, text=True,
-                               timeout=30)
+            # clang 14 knows -dumpversion only; gcc's -dumpversion may say just '12'
+            r = subprocess.run([a.cc, "-dumpversion" if a.llvm else "-dumpfullversion"],
+                               capture_output=True, text=True, timeout=30)
             _cc_cache[a.cc] = r.stdout.strip() if r.returncode == 0 else None
         except (OSError, subprocess.TimeoutExpired):
             _cc_cache[a.cc] = None

@@ -197,18 +197,24 @@ def plan_rows(doc: dict) -> list[tuple]:
 def conv_tag(wt: Path) -> str:
     """Build directories of the converted tree: 'conv' for convert's own
     worktree, another name for any other (each source tree needs its own
-    O= directories, and a test's tree must not evict the real one's)."""
-    if wt.parent.parent == cache_dir() / "convert":
-        return "conv"
-    return "conv-" + hashlib.sha1(str(wt).encode()).hexdigest()[:8]
+    O= directories, and a test's tree must not evict the real one's);
+    '-llvm' when building with LLVM=1."""
+    tag = ("conv" if wt.parent.parent == cache_dir() / "convert" else
+           "conv-" + hashlib.sha1(str(wt).encode()).hexdigest()[:8])
+    return tag + ("-llvm" if kbuild.LLVM else "")
+
+
+def base_tag() -> str:
+    return "base-llvm" if kbuild.LLVM else "base"
 
 
 def compile_db(wt: Path, kernel: str, arch: str) -> Path | str:
     """compile_commands.json of the converted tree's build directory for
-    `arch` (the one the Kbuild test just used: no second build).  A cross
-    gcc becomes 'clang --target=<triplet>' so that libclang parses the
-    arch's headers (inline asm names its registers); the checker drops
-    the gcc-only flags.  Returns the directory, or why there is none."""
+    `arch` (the one the Kbuild test just used: no second build).  With
+    LLVM=1 that is clang's own command.  With gcc, a cross gcc becomes
+    'clang --target=<triplet>' so that libclang parses the arch's headers
+    (inline asm names its registers), and the checker drops the gcc-only
+    flags.  Returns the directory, or why there is none."""
     bdir = kbuild.build_dir(kernel, arch, conv_tag(wt))
     dbdir = cache_dir() / "verify" / kernel / f"db-{conv_tag(wt)}-{arch}"
     dbdir.mkdir(parents=True, exist_ok=True)
@@ -290,8 +296,9 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int) -> di
 # -- the stage ------------------------------------------------------------------------
 
 def run(k: Kernel, jobs: int, out_root: Path | None = None,
-        allow_untested: bool = False) -> int:
+        allow_untested: bool = False, llvm: bool = False) -> int:
     t0 = time.monotonic()
+    kbuild.use_llvm(llvm)
     out_root = out_root or PROJECT / "reports"
     doc = load_convert(k, out_root)
     doc["_out"] = str(out_root / k.release)
@@ -316,7 +323,7 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
 
     t = time.monotonic()
     builds = kbuild.verify_builds(k.path, wt, doc["kernel"], files,
-                                  tags=("base", conv_tag(wt)))
+                                  tags=(base_tag(), conv_tag(wt)))
     timings["build"] = time.monotonic() - t
     info(f"verify: builds: {sum(1 for b in builds.values() if b.get('passed'))} of "
          f"{len(files)} files pass ({timings['build']:.1f}s)")
@@ -370,6 +377,7 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
     total = time.monotonic() - t0
     report = {"kernel": doc["kernel"], "branch": doc["branch"], "tip": doc["tip"],
               "base_commit": doc["base_commit"], "allow_untested": allow_untested,
+              "toolchain": "llvm" if llvm else "gcc",
               "drivers": drivers}
     write_reports(out_root / k.release, report, timings, total, reused)
     n = {v: sum(1 for d in drivers if d["verdict"] == v)
