@@ -90,7 +90,7 @@ def verified(tmp_path_factory):
     r = run_dmacb("verify", "--kernel", str(TREE), "--out", str(base / "reports"),
                   cache=cache)
     out = json.loads((base / "reports" / REL / "verify.json").read_text())
-    yield {"rc": r.returncode, "stderr": r.stderr, "doc": out,
+    yield {"rc": r.returncode, "stderr": r.stderr, "doc": out, "wt": wt,
            "doc_path": str(base / "reports" / REL / "verify.json")}
     subprocess.run(["git", "-C", str(TREE), "worktree", "remove", "--force", str(wt)],
                    capture_output=True)
@@ -143,6 +143,9 @@ def test_each_defect_is_caught_by_its_check(verified, f):
 def series(verified, tmp_path_factory):
     """make series on the verified test branch, twice."""
     base = Path(verified["doc_path"]).parents[1]
+    wt = verified["wt"]
+    files = sorted(set(INJECT) | {CLEAN})
+    before = (git(wt, "rev-parse", "HEAD"), [(wt / f).stat().st_mtime_ns for f in files])
     r1 = run_dmacb("series", "--kernel", str(TREE), "--out", str(base), cache=cache_dir())
     assert r1.returncode == 0, r1.stderr
     sdir = base / REL / "series"
@@ -150,7 +153,13 @@ def series(verified, tmp_path_factory):
     r2 = run_dmacb("series", "--kernel", str(TREE), "--out", str(base), cache=cache_dir())
     assert r2.returncode == 0, r2.stderr
     second = {p.relative_to(sdir): p.read_bytes() for p in sdir.rglob("*") if p.is_file()}
-    return {"dir": sdir, "first": first, "second": second}
+    after = (git(wt, "rev-parse", "HEAD"), [(wt / f).stat().st_mtime_ns for f in files])
+    return {"dir": sdir, "first": first, "second": second, "wt_same": before == after}
+
+
+def test_series_leaves_the_convert_worktree_alone(series):
+    # a checkout there would make the next verify rebuild every object
+    assert series["wt_same"]
 
 
 def test_series_only_passing_drivers_and_deterministic(series):

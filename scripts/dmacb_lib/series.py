@@ -9,9 +9,11 @@ From the verified branch (convert.json + verify.json):
   reports/<release>/series/index.md            what is where, what was left out
 
 Only drivers whose verify verdict is "pass" go in.  Each series is built
-on a scratch branch in the convert worktree: the helper-API tip, then the
-driver commits cherry-picked with their messages completed (what was
-verified, Cc: trailers from get_maintainer.pl, the Signed-off-by), all
+as commits on the helper-API tip, the driver commits cherry-picked with
+their messages completed (what was verified, Cc: trailers from
+get_maintainer.pl, the Signed-off-by) through a scratch index, never a
+checkout (the convert worktree keeps its files and their mtimes, so the
+next verify rebuilds nothing), all
 dates fixed to the base commit's, so regenerating on an unchanged tree
 gives byte-identical files.  `git format-patch --base=<base>` records
 base-commit and the helper-API series as prerequisite-patch-ids.
@@ -23,6 +25,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import textwrap
 import time
 from collections import defaultdict
@@ -112,18 +115,25 @@ def cover_date(wt: Path, commit: str) -> str:
 def build_series(k: Kernel, wt: Path, api_tip: str, ref: str, picks: list[tuple[str, str]],
                  env: dict, branch: str) -> str:
     """Commit `picks` (commit, message) on api_tip into
-    refs/dmacb/series/<convert branch>/<ref> (what 'b4 prep -e' can enrol)."""
-    worktree.git(wt, "checkout", "-q", "--detach", api_tip)
-    for sha, msg in picks:
-        worktree.git(wt, "cherry-pick", "--no-commit", sha, env=env)
-        a = worktree.git(wt, "log", "-1", "--format=%an%x00%ae%x00%aI", sha).stdout.strip()
-        name, email, date = a.split("\0")
-        worktree.git(wt, "commit", "-q", "-F", "-", stdin=msg,
-                     env={**env, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-                          "GIT_AUTHOR_DATE": date})
-    tip = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
-    worktree.git(wt, "update-ref", f"refs/dmacb/series/{branch}/{ref}", tip)
-    return tip
+    refs/dmacb/series/<convert branch>/<ref> (what 'b4 prep -e' can enrol).
+    A cherry-pick without a worktree: each commit's diff applied to a
+    scratch index (driver commits touch disjoint files, so it applies as
+    it did on the branch), then write-tree and commit-tree."""
+    with tempfile.TemporaryDirectory(prefix="dmacb-series-") as tmp:
+        ienv = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        worktree.git(wt, "read-tree", api_tip, env=ienv)
+        head = api_tip
+        for sha, msg in picks:
+            diff = worktree.git(wt, "diff", "--binary", "--full-index", f"{sha}^", sha).stdout
+            worktree.git(wt, "apply", "--cached", "--whitespace=nowarn", stdin=diff, env=ienv)
+            tree = worktree.git(wt, "write-tree", env=ienv).stdout.strip()
+            a = worktree.git(wt, "log", "-1", "--format=%an%x00%ae%x00%aI", sha).stdout.strip()
+            name, email, date = a.split("\0")
+            head = worktree.git(wt, "commit-tree", tree, "-p", head, "-F", "-", stdin=msg,
+                                env={**ienv, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+                                     "GIT_AUTHOR_DATE": date}).stdout.strip()
+    worktree.git(wt, "update-ref", f"refs/dmacb/series/{branch}/{ref}", head)
+    return head
 
 
 def format_series(wt: Path, out: Path, since: str, tip: str, base: str,
@@ -174,13 +184,7 @@ def run(k: Kernel, out_root: Path | None = None, max_per_series: int = 15,
     if series_dir.exists():
         shutil.rmtree(series_dir)
     series_dir.mkdir(parents=True)
-    # always go back to the branch, even on failure
-    try:
-        index = _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signoff)
-    finally:
-        worktree.git(wt, "cherry-pick", "--abort", check=False)
-        worktree.git(wt, "reset", "-q", "--hard", check=False)
-        worktree.git(wt, "checkout", "-q", conv["branch"], check=False)
+    index = _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signoff)
     (series_dir / "index.md").write_text(index)
     info(f"series: {series_dir} ({time.monotonic() - t0:.1f}s)")
     return 0

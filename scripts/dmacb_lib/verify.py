@@ -401,17 +401,21 @@ def write_reports(outdir: Path, report: dict, timings: dict, total: float,
          "| verdict | drivers |", "|---|---:|"]
     for v in ("pass", "fail", "not-compile-tested"):
         L.append(f"| {v} | {sum(1 for d in report['drivers'] if d['verdict'] == v)} |")
-    L += ["", "| driver | verdict | config | lines seen | checker | why |",
-          "|---|---|---|---|---|---|"]
+    L += ["", "One row per file of a driver commit; each check: `ok`, `FAIL` (why: last "
+          "column), `-` (not run: the file was not built).", "",
+          "| driver | verdict | rerun | checkpatch | build | config | lines seen | checker "
+          "| why |", "|---|---|---|---|---|---|---|---|---|"]
     for d in report["drivers"]:
+        cp = "ok" if d["checks"]["checkpatch"]["ok"] else "FAIL"
         for f in d["files"]:
             b = d["checks"]["build"][f]
             c = d["checks"]["checker"][f]
-            cs = ("skipped" if c.get("ok") is None or c.get("skipped") else
-                  "ok" if c.get("ok") else "FAIL")
+            rr = "ok" if d["checks"]["rerun"][f] == "no change" else "FAIL"
+            bs = ("-" if not b.get("compile_tested") else "ok" if b.get("passed") else "FAIL")
+            cs = "-" if c.get("ok") is None else "ok" if c.get("ok") else "FAIL"
             unseen = b.get("lines_unseen") or []
             seen = f"{b.get('lines_seen') or 0}" + (f" (unseen: {unseen})" if unseen else "")
             why = "; ".join(d["reasons"] + d.get("untested", [])).replace("|", "/")
-            L.append(f"| {f} | {d['verdict']} | {b.get('config') or '-'} | {seen} | {cs} | "
-                     f"{why} |")
+            L.append(f"| {f} | {d['verdict']} | {rr} | {cp} | {bs} | {b.get('config') or '-'} "
+                     f"| {seen} | {cs} | {why} |")
     (outdir / "verify.md").write_text("\n".join(L) + "\n")
