@@ -6,6 +6,7 @@
 #   make audit KERNEL=~/linux  ... your own git checkout (never modified)
 #   make convert               branch dmacb/<release> with one commit per driver
 #   make verify                compile-test and check every converted driver
+#   make verify LLVM=1         ... compile-testing with clang
 #   make series                all of it, fresh machine to reports/<release>/series/
 #   make check                 the test suite (fixtures; no kernel tree needed)
 
@@ -20,7 +21,7 @@ export KERNEL KVER
 all: audit
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	$(DMACB) deps
