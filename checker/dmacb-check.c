@@ -50,18 +50,11 @@ static const char usage[] =
 	"             --tree (a converted worktree checked with the base build dir)\n"
 	"  --file     check only these files (default: every file in the plan)\n"
 	"  --jobs     files checked in parallel (default 1; 0: no fork, for debugging)\n"
-	"  --progress a line 'checked FILE' on stderr as each file is done\n";
+	"  --progress as each file is done, a line 'checked FILE<TAB>ENTRY' on stderr\n"
+	"             (ENTRY: the file's JSON object of the final output)\n";
 
 /* --progress: the orchestrator's progress line follows these */
 static int progress;
-
-static void done_one(const char *rel)
-{
-	if (progress) {
-		fprintf(stderr, "checked %s\n", rel);
-		fflush(stderr);
-	}
-}
 
 static void die2(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -149,6 +142,19 @@ static void finish(struct job *j, int wstatus)
 	j->tmp = NULL;
 }
 
+/*
+ * --progress: the file's entry as soon as it is done, so that the caller
+ * can keep it even if this run is interrupted before the final document.
+ */
+static void done_one(const struct job *j)
+{
+	if (progress) {
+		fprintf(stderr, "checked %s\t{\"seconds\":%.2f,%s\n", j->rel, j->seconds,
+			j->json + 1);
+		fflush(stderr);
+	}
+}
+
 static void run_jobs(struct job *jobs, int n, int par, const struct kb *kb,
 		     const struct plan *plan)
 {
@@ -163,7 +169,7 @@ static void run_jobs(struct job *jobs, int n, int par, const struct kb *kb,
 			jobs[i].status = check_file(kb, plan, jobs[i].rel, &jobs[i].cmd, &out);
 			jobs[i].seconds = since(&jobs[i].t0);
 			jobs[i].json = out.s;
-			done_one(jobs[i].rel);
+			done_one(&jobs[i]);
 		}
 		return;
 	}
@@ -205,7 +211,7 @@ static void run_jobs(struct job *jobs, int n, int par, const struct kb *kb,
 		for (int i = 0; i < next; i++) {
 			if (jobs[i].pid == p && jobs[i].tmp) {
 				finish(&jobs[i], ws);
-				done_one(jobs[i].rel);
+				done_one(&jobs[i]);
 				running--;
 				break;
 			}

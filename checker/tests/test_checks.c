@@ -605,7 +605,7 @@ static void test_cli(void)
 		free(out);
 	}
 	{
-		/* --progress: one line per file as it is done, the JSON unchanged */
+		/* --progress: one line per file as it is done, the final JSON unchanged */
 		char *argv[] = { (char *)binary, "--db", tmpdir, "--kb", (char *)kb_path,
 				 "--plan", okplan, "--tree", fixtures, "--jobs", "2", "--progress",
 				 NULL };
@@ -614,8 +614,17 @@ static void test_cli(void)
 		CHECK(run_cli(argv, &out) == 0);
 		CHECK_HAS(out, "],\"ok\":true,\"jobs\":2}");
 		e = cli_err_all();
-		CHECK_HAS(e, "checked hardirq_ok.c\n");
-		CHECK_HAS(e, "checked completion_ok.c\n");
+		/* one line per file: its entry, as in the final document */
+		CHECK_HAS(e, "checked hardirq_ok.c\t{\"seconds\":");
+		CHECK_HAS(e, "\"file\":\"hardirq_ok.c\",\"ok\":true");
+		CHECK_HAS(e, "checked completion_ok.c\t{\"seconds\":");
+		{
+			int lines = 0;
+
+			for (char *q = e; *q; q++)
+				lines += *q == '\n';
+			CHECK(lines == 2);
+		}
 		free(e);
 		free(out);
 	}

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Callable
 
 from .util import PROJECT, Progress, cache_dir, die, info
 
@@ -164,9 +165,11 @@ def ensure_binary() -> Path:
     return CHECKER
 
 
-def _run_streaming(cmd: list[str], progress: Progress | None
+def _run_streaming(cmd: list[str], progress: Progress | None,
+                   on_entry: Callable[[dict], None] | None = None
                    ) -> subprocess.CompletedProcess:
-    """Run the binary; its 'checked FILE' lines on stderr step `progress`."""
+    """Run the binary; each 'checked FILE<TAB>ENTRY' line on stderr steps
+    `progress` and hands the file's entry to `on_entry` at once."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, encoding="utf-8", errors="replace")
     err: list[str] = []
@@ -174,10 +177,14 @@ def _run_streaming(cmd: list[str], progress: Progress | None
     def read_err() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
-            if line.startswith("checked ") and progress is not None:
-                progress.step(line[8:].strip())
-            else:
+            if not line.startswith("checked "):
                 err.append(line)
+                continue
+            rel, _, entry = line[8:].rstrip("\n").partition("\t")
+            if progress is not None:
+                progress.step(rel)
+            if on_entry is not None and entry:
+                on_entry(json.loads(entry))
     t = threading.Thread(target=read_err, daemon=True)
     t.start()
     assert proc.stdout is not None
@@ -189,7 +196,8 @@ def _run_streaming(cmd: list[str], progress: Progress | None
 
 def run_checker(db: Path, plan_rows: list[tuple], files: list[str] | None = None,
                 tree: Path | None = None, db_tree: Path | None = None, jobs: int = 2,
-                kb: Path = KB, progress: Progress | None = None) -> dict:
+                kb: Path = KB, progress: Progress | None = None,
+                on_entry: Callable[[dict], None] | None = None) -> dict:
     """Run dmacb-check on files (relative to the tree; default: every file
     named in plan_rows) and return its JSON: {"files": [...], "ok": bool}.
 
@@ -201,7 +209,8 @@ def run_checker(db: Path, plan_rows: list[tuple], files: list[str] | None = None
     Files without an entry in the database are not given to the binary
     (it would refuse the whole run): they come back as failed entries with
     "skipped": "not in compile_commands.json".  progress: stepped as each
-    file is done.
+    file is done; on_entry: called with each file's entry as soon as it is
+    done (what an interrupted run can still keep).
     """
     binary = ensure_binary()
     if files is None:
@@ -232,9 +241,9 @@ def run_checker(db: Path, plan_rows: list[tuple], files: list[str] | None = None
                 cmd += ["--db-tree", str(db_tree)]
             for f in present:
                 cmd += ["--file", f]
-            if progress is not None:
+            if progress is not None or on_entry is not None:
                 cmd.append("--progress")
-            r = _run_streaming(cmd, progress)
+            r = _run_streaming(cmd, progress, on_entry)
         finally:
             plan.unlink(missing_ok=True)
         if r.returncode not in (0, 1):

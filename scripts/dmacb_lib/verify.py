@@ -281,14 +281,16 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int) -> di
             out.update({f: {"ok": False, "skipped": db} for f in files})
             prog.step(arch, len(files))
             continue
-        got = checker.run_checker(db, [r for r in rows if r[1] in files], files=files,
-                                  tree=wt, jobs=jobs, progress=prog)
-        for e in got["files"]:
-            out[e["file"]] = e
+
+        def keep(e: dict) -> None:
+            """Cached as each file is done: an interrupted run keeps them."""
             crashed = any((x.get("message") or "").startswith("checker ") for x in
                           e.get("checks", {}).get("parse", {}).get("errors", []))
             if e["file"] in keys and not e.get("skipped") and not crashed:
                 (cdir / f"{keys[e['file']]}.json").write_text(json.dumps(e))
+        got = checker.run_checker(db, [r for r in rows if r[1] in files], files=files,
+                                  tree=wt, jobs=jobs, progress=prog, on_entry=keep)
+        out.update({e["file"]: e for e in got["files"]})
     prog.finish()
     return out
 
