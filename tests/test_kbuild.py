@@ -502,6 +502,28 @@ def test_prepare_stamp(fake):
         kbuild.build(fake["base"], b1, ["drivers/a/ok.c"])
 
 
+def test_armv5_is_arm_allmodconfig_with_the_v5_platforms(fake, monkeypatch):
+    seen = []
+    real = kbuild.run_make
+
+    def spy(args, js=None):
+        seen.append(list(args))
+        return real(args, js)
+    monkeypatch.setattr(kbuild, "run_make", spy)
+    monkeypatch.setattr(kbuild, "cc_version", lambda a: "12.2.0")
+    b = kbuild.prepare(fake["base"], "6.99.0", "armv5", tag="base")
+    allmod = next(a for a in seen if "allmodconfig" in a)
+    assert "ARCH=arm" in allmod and "CROSS_COMPILE=arm-linux-gnueabihf-" in allmod
+    frag = next(a for a in allmod if a.startswith("KCONFIG_ALLCONFIG="))
+    text = Path(frag.split("=", 1)[1]).read_text()
+    assert "CONFIG_ARCH_MULTI_V5=y" in text and "CONFIG_ARCH_MULTI_V7=n" in text
+    assert not any(a.startswith("KCONFIG_ALLCONFIG=") for a in seen[-1])   # config only
+    assert b.name.endswith("armv5")
+    assert kbuild.config_label(kbuild.arch_spec("armv5")).startswith(
+        "armv5 allmodconfig (ARCH=arm ARCH_MULTI_V5; ")
+    assert kbuild.DEFAULT_ARCHES[-1] == "armv5"      # the last resort
+
+
 def test_unseen_lines_are_retried_on_the_next_architecture(fake, monkeypatch):
     # a second architecture with the host gcc, so that no cross compiler is needed
     monkeypatch.setitem(kbuild.ARCHES, "arm64", kbuild.Arch("arm64", "arm64", None, None))

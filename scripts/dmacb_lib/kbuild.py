@@ -44,6 +44,7 @@ interrupted run resumes where it stopped):
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -90,6 +91,7 @@ class Arch:
     cross: str | None           # CROSS_COMPILE= prefix
     package: str | None         # Debian package that brings <cross>gcc
     llvm: bool = False          # LLVM=1: clang and the LLVM tools, any ARCH=
+    allconfig: str = ""         # KCONFIG_ALLCONFIG fragment for allmodconfig
 
     def make_args(self) -> list[str]:
         args = []
@@ -110,10 +112,16 @@ ARCHES: dict[str, Arch] = {
     "x86_64": Arch("x86_64", None, None, None),
     "arm64": Arch("arm64", "arm64", "aarch64-linux-gnu-", "gcc-aarch64-linux-gnu"),
     "arm": Arch("arm", "arm", "arm-linux-gnueabihf-", "gcc-arm-linux-gnueabihf"),
+    # arm allmodconfig is ARMv7 multiplatform; the ARMv5 SoCs (ARCH_MXS,
+    # ...) are a separate multiplatform choice
+    "armv5": Arch("armv5", "arm", "arm-linux-gnueabihf-", "gcc-arm-linux-gnueabihf",
+                  allconfig="CONFIG_ARCH_MULTI_V7=n\nCONFIG_ARCH_MULTI_V6=n\n"
+                            "CONFIG_ARCH_MULTI_V5=y\n"),
 }
 # The order verify_builds() tries them in: x86_64 reaches most clients
-# (COMPILE_TEST), arm64 and arm add the AMBA/SoC-only ones.
-DEFAULT_ARCHES = ("x86_64", "arm64", "arm")
+# (COMPILE_TEST), arm64 and arm add the AMBA/SoC-only ones, armv5 the
+# ARMv5 SoCs' (spi-mxs).
+DEFAULT_ARCHES = ("x86_64", "arm64", "arm", "armv5")
 # use_llvm(): every architecture built with LLVM=1 (clang targets them all,
 # no cross compiler needed); the compile database then is clang's own.
 LLVM = False
@@ -129,9 +137,9 @@ def arch_spec(arch: str, cross: str | None = None) -> Arch:
         raise UserError(f"kbuild: unknown architecture {arch}; use one of {', '.join(ARCHES)}")
     a = ARCHES[arch]
     if LLVM:
-        return Arch(a.name, a.kbuild_arch, None, None, llvm=True)
+        return dataclasses.replace(a, cross=None, package=None, llvm=True)
     if cross is not None and cross != a.cross:
-        a = Arch(a.name, a.kbuild_arch, cross or None, None)
+        a = dataclasses.replace(a, cross=cross or None, package=None)
     return a
 
 
@@ -174,7 +182,12 @@ def ensure_compiler(a: Arch) -> str | None:
 
 
 def config_label(a: Arch) -> str:
-    return f"{a.name} allmodconfig ({a.cc} {cc_version(a) or '?'})"
+    cc = f"{a.cc} {cc_version(a) or '?'}"
+    if a.allconfig:     # say what the name stands for: ARCH=arm, ARCH_MULTI_V5
+        sel = " ".join(ln.split("=")[0].removeprefix("CONFIG_")
+                       for ln in a.allconfig.split() if ln.endswith("=y"))
+        cc = f"ARCH={a.kbuild_arch} {sel}; {cc}"
+    return f"{a.name} allmodconfig ({cc})"
 
 
 # ---------------------------------------------------------------------------
@@ -384,6 +397,8 @@ def prepare(src: Path, release: str, arch: str = "x86_64", cross: str | None = N
             raise UserError(f"kbuild: cannot prepare {a.name}: {why}")
         key = {"src": str(src), "inputs": _config_inputs_key(src), "cc": cc_version(a),
                "make_args": a.make_args(), "extra": list(extra)}
+        if a.allconfig:
+            key["allconfig"] = a.allconfig
         stamp = _read_stamp(bdir)
         if stamp and all(stamp.get(k) == v for k, v in key.items()) \
                 and (bdir / ".config").exists():
@@ -397,7 +412,11 @@ def prepare(src: Path, release: str, arch: str = "x86_64", cross: str | None = N
         info(f"kbuild: preparing {bdir} ({a.name} allmodconfig + modules_prepare, "
              f"once per tree and configuration)")
         base = ["-C", str(src), f"O={bdir}", *a.make_args()]
-        for goal in (["allmodconfig"], [*extra, "modules_prepare"]):
+        allmod = ["allmodconfig"]
+        if a.allconfig:
+            (bdir / "dmacb-allconfig").write_text(a.allconfig)
+            allmod.insert(0, f"KCONFIG_ALLCONFIG={bdir / 'dmacb-allconfig'}")
+        for goal in (allmod, [*extra, "modules_prepare"]):
             rc, out = run_make([*base, "-s", *goal], js)
             if rc != 0:
                 (bdir / "dmacb-prepare.log").write_text(out)
