@@ -5,7 +5,7 @@ For every converted driver file this module answers four questions, on the
 user's tree ("base", never modified) and on the converted worktree ("conv"):
 
   1. Which configuration really builds the object?  x86_64 allmodconfig
-     first, then arm64 and arm (Debian's cross gcc).  "Really" matters:
+     first, then arm64, arm and armv5 (Debian's cross gcc).  "Really" matters:
      `make O=B path/file.o` compiles a file even when its Kconfig option is
      off (KERNEL-FACTS, Kbuild), so a clean build proves nothing on its own.
      in_config() asks Kbuild itself (see there).
