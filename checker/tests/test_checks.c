@@ -507,6 +507,22 @@ static void test_completion(void)
 
 /* ---- the command line ---------------------------------------------------- */
 
+/* the whole file, "" if it cannot be read */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	struct sbuf b;
+	char buf[4096];
+	size_t n;
+
+	sb_init(&b);
+	while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+		sb_addn(&b, buf, n);
+	if (f)
+		fclose(f);
+	return b.s ? b.s : strdup("");
+}
+
 static int run_cli(char *const argv[], char **out)
 {
 	char *p = fmt("%s/cli.out", tmpdir);
@@ -526,19 +542,8 @@ static int run_cli(char *const argv[], char **out)
 		_exit(127);
 	}
 	waitpid(pid, &ws, 0);
-	if (out) {
-		FILE *f = fopen(p, "r");
-		struct sbuf b;
-		char buf[4096];
-		size_t n;
-
-		sb_init(&b);
-		while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-			sb_addn(&b, buf, n);
-		if (f)
-			fclose(f);
-		*out = b.s;
-	}
+	if (out)
+		*out = slurp(p);
 	free(p);
 	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128;
 }
@@ -562,18 +567,10 @@ static char *cli_err(void)
 static char *cli_err_all(void)
 {
 	char *p = fmt("%s/cli.err", tmpdir);
-	FILE *f = fopen(p, "r");
-	struct sbuf b;
-	char buf[4096];
-	size_t n;
+	char *s = slurp(p);
 
-	sb_init(&b);
-	while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-		sb_addn(&b, buf, n);
-	if (f)
-		fclose(f);
 	free(p);
-	return b.s ? b.s : strdup("");
+	return s;
 }
 
 static void test_cli(void)

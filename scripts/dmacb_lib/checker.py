@@ -1,129 +1,28 @@
 # SPDX-License-Identifier: GPL-2.0
 """The C verification pass (checker/dmacb-check) from Python.
 
-Three steps, each usable alone:
-
-  prepare_llvm_builddir(tree, release)  an x86_64 allmodconfig LLVM=1 build
-                                        directory (cached, locked)
-  compile_db(builddir, objects)         build the objects in one make -k,
-                                        then gen_compile_commands.py
   run_checker(db, plan_rows, files)     write the plan TSV, run the binary,
                                         return its JSON as a dict
 
-libclang needs a clang compile database: a gcc build directory's flags are
-only half understood by clang (see checker/README.md), hence LLVM=1.
+The compile database is verify's (verify.compile_db()): that of the build
+directory that compile-tested the file, clang's own with `verify --llvm`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-import re
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
 from typing import Callable
 
-from .util import PROJECT, Progress, cache_dir, die, info
+from .util import PROJECT, Progress, cache_dir, die
 
 CHECKER_DIR = PROJECT / "checker"
 CHECKER = CHECKER_DIR / "build" / "dmacb-check"
 KB = PROJECT / "kb" / "kernel-functions.tsv"
-MARKER = ".dmacb-prepared"      # holds the source tree the build dir belongs to
-ARCH_DIR = "llvm-x86_64"
-
-
-@contextlib.contextmanager
-def _locked(lockfile: Path):
-    """One holder per build directory: parallel makes on one O= directory
-    race on include/config/.tmp_kernel.release (KERNEL-FACTS.md)."""
-    lockfile.parent.mkdir(parents=True, exist_ok=True)
-    with open(lockfile, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _lock_path(builddir: Path) -> Path:
-    return builddir.parent / (builddir.name + ".lock")
-
-
-def _make(tree: Path, builddir: Path, args: list[str], check: bool = True
-          ) -> subprocess.CompletedProcess:
-    cmd = ["make", "-C", str(tree), f"O={builddir}", "LLVM=1", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if check and r.returncode != 0:
-        tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-3:])
-        die(f"{' '.join(cmd[3:])} failed in {builddir}: {tail}")
-    return r
-
-
-def builddir_path(release: str) -> Path:
-    return cache_dir() / "build" / release / ARCH_DIR
-
-
-def builddir_tree(builddir: Path) -> Path:
-    """The source tree a prepared build directory belongs to."""
-    m = builddir / MARKER
-    if not m.exists():
-        die(f"{builddir} is not a build directory made by prepare_llvm_builddir()")
-    return Path(m.read_text().strip())
-
-
-def prepare_llvm_builddir(tree: Path, release: str, jobs: int = 2) -> Path:
-    """x86_64 allmodconfig + modules_prepare with LLVM=1 in
-    <cache>/build/<release>/llvm-x86_64.  Cached: a second call returns at
-    once.  The source tree must be clean (make mrproper state): Kbuild
-    refuses O= builds otherwise, and nothing is written into it."""
-    tree = tree.resolve()
-    b = builddir_path(release)
-    with _locked(_lock_path(b)):
-        marker = b / MARKER
-        if marker.exists():
-            owner = marker.read_text().strip()
-            if owner != str(tree):
-                die(f"{b} belongs to {owner}, not {tree}: use another release name "
-                    "or remove it")
-            if (b / ".config").exists() and (b / "scripts" / "mod").is_dir():
-                return b
-        b.mkdir(parents=True, exist_ok=True)
-        info(f"preparing {b} (LLVM=1 x86_64 allmodconfig, modules_prepare -j{jobs})")
-        _make(tree, b, ["allmodconfig"])
-        _make(tree, b, [f"-j{jobs}", "modules_prepare"])
-        marker.write_text(f"{tree}\n")
-    return b
-
-
-_BUILT = re.compile(r"^\s+CC( \[M\])?\s+(\S+\.o)\s*$", re.M)
-
-
-def compile_db(builddir: Path, objects: list[str], jobs: int = 2) -> Path:
-    """Build the objects (paths relative to the tree, .o or .c) in ONE make
-    invocation with -k, then write builddir/compile_commands.json with
-    scripts/clang-tools/gen_compile_commands.py.  Returns the directory
-    holding it (what dmacb-check --db wants).  Objects that fail to build
-    are simply absent from the database (run_checker reports them)."""
-    tree = builddir_tree(builddir)
-    objs = sorted({re.sub(r"\.c$", ".o", o) for o in objects})
-    with _locked(_lock_path(builddir)):
-        if objs:
-            r = _make(tree, builddir, ["-k", f"-j{jobs}", *objs], check=False)
-            built = {m.group(2) for m in _BUILT.finditer(r.stdout)}
-            info(f"compile_db: {len(objs)} objects requested, {len(built)} compiled now, "
-                 f"make exit {r.returncode}")
-        out = builddir / "compile_commands.json"
-        r = subprocess.run([sys.executable, "scripts/clang-tools/gen_compile_commands.py",
-                            "-d", str(builddir), "-o", str(out)],
-                           cwd=tree, capture_output=True, text=True)
-        if r.returncode != 0:
-            die(f"gen_compile_commands.py failed: {r.stderr.strip()[-300:]}")
-    return builddir
 
 
 def db_files(db: Path) -> set[str]:
