@@ -81,6 +81,7 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int,
                            ).hexdigest() for f in files}
     res: dict[str, str] = {}
     todo: dict[str, list] = {}
+    names: dict[str, set[str]] = {}
     for f in files:
         hit = cdir / key[f]
         if hit.exists():
@@ -88,17 +89,16 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int,
             if stats is not None:
                 stats["reused"] = stats.get("reused", 0) + 1
             continue
-        names = set(rewrite.tokens(text[f]))
+        names[f] = set(rewrite.tokens(text[f]))
         todo[f] = [it for it in items.get(f, [])
-                   if not (it.action == "completion" and it.callback not in names)]
+                   if not (it.action == "completion" and it.callback not in names[f])]
 
     single = {f: its[0] for f, its in todo.items()
               if len(its) == 1 and its[0].action != "completion" and f.endswith(".c")}
     for task in (False, True):
         group = {f: it for f, it in single.items() if (it.action == "task") == task}
         cbs = {it.callback for it in group.values()}
-        group = {f: it for f, it in group.items()
-                 if cbs & set(rewrite.tokens(text[f])) == {it.callback}}
+        group = {f: it for f, it in group.items() if cbs & names[f] == {it.callback}}
         if not group:
             continue
         out = rewrite.flag_outputs({f: text[f] for f in group}, list(cbs), task=task,
