@@ -11,13 +11,36 @@ It speaks just enough of Kbuild to drive scripts/dmacb_lib/kbuild.py:
        SRC/fake-config.json: {"dir": {"y": [objs], "m": [objs]}})
 x.i: a '# 1 "SRC/x.c"' linemarker, then the source with directive lines and
 the bodies of '#ifdef HIDDEN' blocks (and of '#ifdef ARM64ONLY' ones
-without ARCH=arm64) blank, as gcc -E does.
+without ARCH=arm64) blank, as gcc -E does; '#include "h.h"' of a file next
+to it is expanded between linemarkers.
 Every call is appended to B/../fake-make.calls (goals, then [W= flags]).
 """
 
 import json
 import sys
 from pathlib import Path
+
+
+def preprocess(c: Path, arch: str) -> list[str]:
+    """c as gcc -E would leave it: linemarkers, directives blank, the
+    HIDDEN/ARM64ONLY blocks blank, '#include "x.h"' of a file next to it
+    expanded between markers."""
+    out = [f'# 1 "{c}"']
+    hidden = False
+    for n, line in enumerate(c.read_text().split("\n"), 1):
+        s = line.strip()
+        if s.startswith("#ifdef HIDDEN") or (s.startswith("#ifdef ARM64ONLY")
+                                             and arch != "arm64"):
+            hidden = True
+        if s.startswith("#endif"):
+            hidden = False
+        inc = s[len("#include"):].strip().strip('"') if s.startswith('#include "') else ""
+        if inc and not hidden and (c.parent / inc).exists():
+            out += preprocess(c.parent / inc, arch)
+            out.append(f'# {n + 1} "{c}"')
+            continue
+        out.append("" if hidden or s.startswith("#") else line)
+    return out
 
 
 def main() -> int:
@@ -82,17 +105,7 @@ def main() -> int:
         text = c.read_text().split("\n")
         if g.endswith(".i"):
             print(f"  CPP [M] {g}")
-            out = [f'# 1 "{c}"']
-            hidden = False
-            for line in text:
-                s = line.strip()
-                if s.startswith("#ifdef HIDDEN") or (s.startswith("#ifdef ARM64ONLY")
-                                                     and arch != "arm64"):
-                    hidden = True
-                if s.startswith("#endif"):
-                    hidden = False
-                out.append("" if hidden or s.startswith("#") else line)
-            target.write_text("\n".join(out) + "\n")
+            target.write_text("\n".join(preprocess(c, arch)) + "\n")
             continue
         print(f"  CC [M]  {g}")
         print(f"{c}: In function 'f':")

@@ -418,6 +418,31 @@ def test_verify_builds_on_fake_tree(fake):
     assert werr["passed"] and "fail alike" in werr["reason"]
 
 
+def test_a_header_is_compiled_through_the_c_file_that_includes_it(fake):
+    conv = fake["conv"] / "drivers" / "a"
+    (conv / "ok.c").write_text('#include "ok-dma.h"\n' + (conv / "ok.c").read_text())
+    (conv / "ok-dma.h").write_text("static int g(void)\n{\n\treturn dma(FLAGS | HARDIRQ);\n}\n"
+                                   "#ifdef HIDDEN\nstatic int h(void) { return 2; }\n#endif\n")
+    (conv / "lonely.h").write_text("int x;\n")
+    res = kbuild.verify_builds(fake["base"], fake["conv"], "6.99.0",
+                               {"drivers/a/ok-dma.h": [3], "drivers/a/lonely.h": [1]},
+                               arches=("x86_64",), tags=("base", "conv"), progress=False)
+    h = res["drivers/a/ok-dma.h"]
+    assert h["compile_tested"] and h["passed"] and h["via"] == "drivers/a/ok.c"
+    assert h["config"].startswith("x86_64 allmodconfig") and h["lines_seen"] == 1
+    # a changed line of the header under an #ifdef the config does not take
+    res = kbuild.verify_builds(fake["base"], fake["conv"], "6.99.0",
+                               {"drivers/a/ok-dma.h": [3, 6]}, arches=("x86_64",),
+                               tags=("base", "conv"), progress=False)
+    assert res["drivers/a/ok-dma.h"]["lines_unseen"] == [6]
+    assert not res["drivers/a/ok-dma.h"]["passed"]
+    lonely = kbuild.verify_builds(fake["base"], fake["conv"], "6.99.0",
+                                  {"drivers/a/lonely.h": [1]}, arches=("x86_64",),
+                                  tags=("base", "conv"), progress=False)["drivers/a/lonely.h"]
+    assert not lonely["compile_tested"] and "no .c file of its directory includes it" in \
+        lonely["reason"]
+
+
 def test_changed_lines_of_many_files_in_one_diff(fake):
     base_rev = git(fake["base"], "rev-parse", "HEAD").strip()
     got = kbuild.changed_lines_all(fake["conv"], base_rev,
@@ -534,6 +559,7 @@ def test_unseen_lines_are_retried_on_the_next_architecture(fake, monkeypatch):
     r = res["drivers/a/hidden.c"]
     assert [c.split(" ")[0] for c in r["configs"]] == ["x86_64", "arm64"]
     assert r["arch"] == "x86_64"
+    assert r["check_arch"] == "arm64"      # the checker parses where line 10 compiled
     # changed: 4 (flag), 7 (in HIDDEN: nowhere), 9-11 (the ARM64ONLY block: its
     # directives on both, line 10 compiled on arm64 only)
     assert r["lines_unseen"] == [7] and r["lines_seen"] == 4

@@ -1160,23 +1160,26 @@ def top_level_only(text: str, changed: Iterable[int]) -> dict[str, list[int]] | 
 
 
 def proof(src: Path, builddir: Path, file: str, changed: Iterable[int],
-          js: JobServer | None = None) -> dict[str, list[int]]:
+          js: JobServer | None = None, via: str | None = None) -> dict[str, list[int]]:
     """{seen, unseen, ignored}: which changed lines of `file` the compiler saw.
 
-    Reads <builddir>/<file>.i, built first (one make) when it is missing or
-    older than the source or the configuration; verify_builds() has it
-    built in its batched make already.  Lines outside the .i's reach are
-    unseen; blank and comment-only lines are "ignored".
+    Reads <builddir>/<file>.i (<via>.i for a header compiled through the
+    .c file `via`), built first (one make) when it is missing or older
+    than the sources or the configuration; verify_builds() has it built in
+    its batched make already.  Lines outside the .i's reach are unseen;
+    blank and comment-only lines are "ignored".
     """
     builddir = Path(builddir)
-    ipath = builddir / Path(file).with_suffix(".i")
+    via = via or file
+    ipath = builddir / Path(via).with_suffix(".i")
     st = _stamp_of(builddir)
     with DirLock.of(builddir):
         im = _mtime(ipath)
         if im is None or any((_mtime(p) or 0) > im for p in (
-                Path(src) / file, builddir / "include" / "generated" / "autoconf.h")):
+                Path(src) / file, Path(src) / via,
+                builddir / "include" / "generated" / "autoconf.h")):
             run_make(["-C", str(builddir), *st["make_args"], "-k",
-                      *st.get("extra", DEFAULT_EXTRA), str(Path(file).with_suffix(".i"))], js)
+                      *st.get("extra", DEFAULT_EXTRA), str(Path(via).with_suffix(".i"))], js)
     changed = list(changed)
     if not ipath.exists():
         return {"seen": [], "unseen": sorted(set(changed)), "ignored": []}
@@ -1250,6 +1253,21 @@ def _first_errors(log: str, prefixes: Sequence[str], n: int = 3) -> str:
     return text[:400]
 
 
+_QUOTED_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def includers(src: Path, header: str) -> list[str]:
+    """The .c files next to `header` that #include "it" (sorted)."""
+    d = (Path(src) / header).parent
+    name = Path(header).name
+    out = []
+    for c in sorted(d.glob("*.c")):
+        text = c.read_text(errors="replace")
+        if name in text and name in _QUOTED_INCLUDE.findall(text):
+            out.append(str(c.relative_to(src)))
+    return out
+
+
 def verify_builds(base_src: Path, conv_src: Path, release: str,
                   files_with_changed_lines: Mapping[str, Sequence[int] | None] | Sequence[str],
                   *, arches: Sequence[str] = DEFAULT_ARCHES,
@@ -1305,12 +1323,20 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
     shortcut: dict[str, dict[str, list[int]] | None] = {}
     # file -> index in `arches` where its next search starts
     pending: dict[str, int] = {}
+    # a header is compiled through the .c files of its directory that
+    # include it: their objects are built, its changed lines looked up in
+    # their .i (never the top-level shortcut: include guards)
+    via: dict[str, list[str]] = {}
     for f in files:
-        if not f.endswith(".c"):
-            notes[f].append("not a .c file: headers are compile-tested through the "
-                            ".c files that include them")
-        elif not (conv_src / f).exists():
+        if not (conv_src / f).exists():
             notes[f].append("not in the converted tree")
+        elif not f.endswith(".c"):
+            via[f] = includers(conv_src, f)
+            if via[f]:
+                pending[f] = 0
+                shortcut[f] = None
+            else:
+                notes[f].append("not a .c file, and no .c file of its directory includes it")
         else:
             pending[f] = 0
             shortcut[f] = top_level_only((conv_src / f).read_text(errors="replace"), lines[f])
@@ -1324,7 +1350,7 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
     try:
         while pending:
             # 1. membership, architecture by architecture, preparing lazily
-            plan: list[tuple[int, Arch, Path, Path, list[str]]] = []
+            plan: list[tuple[int, Arch, Path, Path, list[str], dict[str, str]]] = []
             for i, arch in enumerate(arches):
                 look = [f for f, start in pending.items() if start <= i]
                 if not look:
@@ -1345,25 +1371,32 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                                        extra, js)
                         dirs[a.name] = (fb.result(), fc.result())
                 bdir, cdir = dirs[a.name]
-                mb = memberships(bdir, look, js)
-                hits = [f for f in look if mb[f].in_config]
+                mb = memberships(bdir, [o for f in look for o in via.get(f, [f])], js)
+                obj: dict[str, str] = {}        # file -> the .c compiled for it
+                for f in look:
+                    o = next((o for o in via.get(f, [f]) if mb[o].in_config), None)
+                    if o:
+                        obj[f] = o
+                hits = [f for f in look if f in obj]
                 if not hits:
                     continue
-                mc = memberships(cdir, hits, js)
+                mc = memberships(cdir, [obj[f] for f in hits], js)
                 for f in hits:
                     del pending[f]
-                    if not mc[f].in_config:
+                    if not mc[obj[f]].in_config:
                         why[f].append(f"in the base tree's {a.name} allmodconfig but not in "
                                       f"the converted tree's (a Kconfig or Makefile changed?)")
                         continue
                     if out[f]["arch"] is None:
                         out[f]["arch"] = a.name
                         out[f]["config"] = config_label(a)
-                        out[f]["module"] = mb[f].module
+                        out[f]["module"] = mb[obj[f]].module
                     out[f]["configs"].append(config_label(a))
-                ok_hits = [f for f in hits if mc[f].in_config]
+                    if obj[f] != f:
+                        out[f]["via"] = obj[f]
+                ok_hits = [f for f in hits if mc[obj[f]].in_config]
                 if ok_hits:
-                    plan.append((i, a, bdir, cdir, ok_hits))
+                    plan.append((i, a, bdir, cdir, ok_hits, obj))
             for f in pending:           # in no (further) configuration
                 if out[f]["arch"] is None and not why[f]:
                     tried = [usable[i].name for i in sorted(usable)]
@@ -1377,7 +1410,7 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                 break
 
             # 2. builds: one make per build directory, all directories at once
-            total = sum(2 * len(p[4]) for p in plan)
+            total = sum(2 * len({p[5][f] for f in p[4]}) for p in plan)
             if progress:
                 if prog is None:
                     prog = Progress("kbuild", total)
@@ -1392,24 +1425,25 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
             res: dict[tuple[str, str], ObjResult] = {}
             with ThreadPoolExecutor(2 * len(plan)) as ex:
                 futs = []
-                for i, a, bdir, cdir, hits in plan:
+                for i, a, bdir, cdir, hits, obj in plan:
+                    objs = sorted({obj[f] for f in hits})
                     futs.append((("base", a.name), ex.submit(
-                        build, base_src, bdir, hits, extra, base_key=bkey, release=release,
+                        build, base_src, bdir, objs, extra, base_key=bkey, release=release,
                         js=js, on_result=step)))
                     futs.append((("conv", a.name), ex.submit(
-                        build, conv_src, cdir, hits, extra,
-                        preprocess=[f for f in hits if shortcut[f] is None], js=js,
-                        on_result=step)))
+                        build, conv_src, cdir, objs, extra,
+                        preprocess=sorted({obj[f] for f in hits if shortcut[f] is None}),
+                        js=js, on_result=step)))
                 for (tag, an), fut in futs:
                     for f, r in fut.result().items():
                         res[(f"{tag}:{an}", f)] = r
 
             # 3. compare and prove
-            for i, a, bdir, cdir, hits in plan:
+            for i, a, bdir, cdir, hits, obj in plan:
                 first_round = {f: out[f]["arch"] == a.name for f in hits}
                 for f in hits:
                     r = out[f]
-                    b, c = res[(f"base:{a.name}", f)], res[(f"conv:{a.name}", f)]
+                    b, c = res[(f"base:{a.name}", obj[f])], res[(f"conv:{a.name}", obj[f])]
                     r["compile_tested"] = True
                     r["base_ok"] = b.ok if r["base_ok"] is None else (r["base_ok"] and b.ok)
                     r["conv_ok"] = c.ok if r["conv_ok"] is None else (r["conv_ok"] and c.ok)
@@ -1432,11 +1466,15 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                         r["conv_log"] += c.log + "\n"
                     pr = shortcut[f]
                     if pr is None:
-                        pr = proof(conv_src, cdir, f, lines[f], js)
+                        pr = proof(conv_src, cdir, f, lines[f], js, via=obj[f])
                     elif not (c.ok or werror_only(c)):
                         # gcc may have stopped early (a fatal error): prove
                         # nothing from a compile that did not finish
                         pr = {"seen": [], "unseen": pr["seen"], "ignored": pr["ignored"]}
+                    if first_round[f] or set(pr["seen"]) - seen[f]:
+                        # the C checker parses the file in this configuration:
+                        # the one that compiled the changed lines last unseen
+                        r["check_arch"] = a.name
                     seen[f] |= set(pr["seen"])
                     r["lines_seen"] = len(seen[f])
                     r["lines_unseen"] = [ln for ln in pr["unseen"] if ln not in seen[f]]

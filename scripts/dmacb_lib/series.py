@@ -80,7 +80,7 @@ def maintainers(wt: Path, files: list[str]) -> list[str]:
 
 def verified_note(d: dict, recs: list[dict]) -> str:
     """What was verified for one driver, for its commit message."""
-    configs = sorted({b.get("config") for b in d["checks"]["build"].values() if b.get("config")})
+    configs = sorted({c for b in d["checks"]["build"].values() for c in b.get("configs") or []})
     text = (f"Compile-tested with W=1 on {', '.join(configs) or 'no configuration'}: "
             f"no new diagnostics, every changed line compiled.")
     if all(c.get("ok") for c in d["checks"]["checker"].values()):

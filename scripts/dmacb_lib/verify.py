@@ -246,15 +246,20 @@ def checker_key(wt: Path, arch: str) -> str:
                  st and (st.st_size, st.st_mtime_ns), trees, dirty, arch))
 
 
-def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int) -> dict:
+def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
+                  via: dict[str, str] | None = None) -> dict:
     """file -> the checker's entry, each file parsed with the flags of the
-    configuration that compile-tested it.
+    configuration that compile-tested it.  A header is checked in the .c
+    file it was compiled through (`via`): its plan items move there, so
+    a callback or completion that lives in the header itself is reported
+    missing (the checker only follows the main file), never passed.
 
     A file's entry is reused when nothing it was parsed from changed (its
     Kbuild inputs, see checker_key()): verifying the branch again after
     converting one more driver parses one file, not all."""
     out: dict[str, dict] = {}
-    rows = plan_rows(doc)
+    via = via or {}
+    rows = [(r[0], via.get(r[1], r[1]), *r[2:]) for r in plan_rows(doc)]
     prog = Progress("checker", len(arch_of))
     cdir = cache_dir() / "verify" / "checker"
     cdir.mkdir(parents=True, exist_ok=True)
@@ -331,8 +336,10 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
          f"{len(files)} files pass ({timings['build']:.1f}s)")
 
     t = time.monotonic()
-    arch_of = {f: b["arch"] for f, b in builds.items() if b.get("conv_ok") and b.get("arch")}
-    chk = checker_check(wt, doc, arch_of, jobs)
+    via = {f: b["via"] for f, b in builds.items() if b.get("via")}
+    arch_of = {via.get(f, f): b.get("check_arch") or b["arch"] for f, b in builds.items()
+               if b.get("conv_ok") and b.get("arch")}
+    chk = checker_check(wt, doc, arch_of, jobs, via)
     timings["checker"] = time.monotonic() - t
     info(f"verify: checker: {sum(1 for e in chk.values() if e.get('ok'))} of {len(chk)} "
          f"files pass ({timings['checker']:.1f}s)")
@@ -353,13 +360,13 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
                 d["reasons"].append(f"{f}: {rerun[f]}")
             b = builds.get(f, {})
             d["checks"].setdefault("build", {})[f] = {x: b.get(x) for x in (
-                "config", "configs", "compile_tested", "base_ok", "conv_ok", "new_warnings",
-                "lines_seen", "lines_unseen", "passed", "reason")}
+                "config", "configs", "check_arch", "via", "compile_tested", "base_ok",
+                "conv_ok", "new_warnings", "lines_seen", "lines_unseen", "passed", "reason")}
             if not b.get("compile_tested"):
                 d.setdefault("untested", []).append(f"{f}: {b.get('reason', 'not built')}")
             elif not b.get("passed"):
                 d["reasons"].append(f"{f}: build: {b.get('reason') or 'failed'}")
-            e = chk.get(f)
+            e = chk.get(via.get(f, f))
             if e is None:
                 d["checks"].setdefault("checker", {})[f] = {
                     "ok": None, "skipped": "the file was not built: nothing to check"}
@@ -418,6 +425,8 @@ def write_reports(outdir: Path, report: dict, timings: dict, total: float,
             unseen = b.get("lines_unseen") or []
             seen = f"{b.get('lines_seen') or 0}" + (f" (unseen: {unseen})" if unseen else "")
             why = "; ".join(d["reasons"] + d.get("untested", [])).replace("|", "/")
-            L.append(f"| {f} | {d['verdict']} | {rr} | {cp} | {bs} | {b.get('config') or '-'} "
+            conf = ("; ".join(b.get("configs") or []) or "-") + (
+                f", through {b['via']}" if b.get("via") else "")
+            L.append(f"| {f} | {d['verdict']} | {rr} | {cp} | {bs} | {conf} "
                      f"| {seen} | {cs} | {why} |")
     (outdir / "verify.md").write_text("\n".join(L) + "\n")
