@@ -94,17 +94,21 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(csource.strip_comments(text))
 
 
+def spatch_cmd(script: Path, defines: list[str], *targets: str) -> list[str]:
+    """spatch in patch mode, quiet, with dmacb's timeout, rewriting in place."""
+    cmd = ["spatch", "--sp-file", str(script), "-D", "patch"]
+    for d in defines:
+        cmd += ["-D", d]
+    return cmd + ["--very-quiet", "--timeout", str(SPATCH_TIMEOUT), "--in-place", *targets]
+
+
 def run_spatch(script: Path, defines: list[str], text: str, name: str) -> str:
     """The script's output for `text` (run on a copy outside any tree:
     a kernel tree's .cocciconfig makes spatch grep the whole tree)."""
     with tempfile.TemporaryDirectory(prefix="dmacb-rw-") as tmp:
         src = Path(tmp) / name
         src.write_text(text)
-        cmd = ["spatch", "--sp-file", str(script), "-D", "patch"]
-        for d in defines:
-            cmd += ["-D", d]
-        cmd += ["--very-quiet", "--timeout", str(SPATCH_TIMEOUT), "--in-place", str(src)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp,
+        proc = subprocess.run(spatch_cmd(script, defines, str(src)), capture_output=True, text=True, cwd=tmp,
                               timeout=SPATCH_TIMEOUT + 60)
         if proc.returncode != 0:
             msg = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
@@ -120,8 +124,11 @@ def flag_outputs(texts: dict[str, str], callbacks: list[str], task: bool = False
     per callback would only for a file whose code names exactly one of
     them, so the caller gives only such files.  None if spatch failed
     (the caller falls back to one run per callback)."""
-    sp = HARDIRQ_FLAG.read_text().replace(
-        "identifier virtual.cb;", "identifier cb = {%s};" % ", ".join(sorted(set(callbacks))))
+    sp = HARDIRQ_FLAG.read_text()
+    if "identifier virtual.cb;" not in sp:
+        return None         # the script changed shape: one run per callback it is
+    sp = sp.replace("identifier virtual.cb;",
+                    "identifier cb = {%s};" % ", ".join(sorted(set(callbacks))))
     with tempfile.TemporaryDirectory(prefix="dmacb-rwb-") as tmp:
         (Path(tmp) / "batch.cocci").write_text(sp)
         src = Path(tmp) / "src"
@@ -129,10 +136,9 @@ def flag_outputs(texts: dict[str, str], callbacks: list[str], task: bool = False
             (src / f).parent.mkdir(parents=True, exist_ok=True)
             (src / f).write_text(text)
         # -D cb: the report/org rules still name virtual.cb; patch mode never runs them
-        cmd = ["spatch", "--sp-file", str(Path(tmp) / "batch.cocci"), "-D", "patch",
-               "-D", "cb=dmacb_batch", *(["-D", "task"] if task else []),
-               "--very-quiet", "--timeout", str(SPATCH_TIMEOUT), "--jobs", str(max(1, jobs)),
-               "--in-place", "--dir", str(src)]
+        cmd = spatch_cmd(Path(tmp) / "batch.cocci",
+                         ["cb=dmacb_batch", *(["task"] if task else [])],
+                         "--jobs", str(max(1, jobs)), "--dir", str(src))
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp,
                                   timeout=SPATCH_TIMEOUT * 2 + 60)

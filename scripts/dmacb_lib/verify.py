@@ -232,7 +232,7 @@ def compile_db(wt: Path, kernel: str, arch: str) -> Path | str:
     return dbdir
 
 
-def checker_key(wt: Path, arch: str) -> str:
+def checker_key(wt: Path) -> str:
     """What a checker result depends on besides the file's own build inputs
     (kbuild.object_inputs()): the checker binary and its knowledge base,
     libclang, and the tree's headers as clang sees them (clang reads a few
@@ -243,7 +243,7 @@ def checker_key(wt: Path, arch: str) -> str:
     trees = worktree.git(wt, "rev-parse", "HEAD:include", "HEAD:arch").stdout.split()
     dirty = worktree.git(wt, "status", "--porcelain", "--untracked-files=no").stdout
     return repr((file_digest([binary, checker.KB]), str(lib),
-                 st and (st.st_size, st.st_mtime_ns), trees, dirty, arch))
+                 st and (st.st_size, st.st_mtime_ns), trees, dirty))
 
 
 def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
@@ -263,17 +263,18 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
     prog = Progress("checker", len(arch_of))
     cdir = cache_dir() / "verify" / "checker"
     cdir.mkdir(parents=True, exist_ok=True)
+    common = checker_key(wt)            # one git status, not one per arch
+    memo: dict = {}                     # header digests, shared by the arches
     for arch in sorted(set(arch_of.values())):
         files = sorted(f for f, a in arch_of.items() if a == arch)
-        bdir, memo = kbuild.build_dir(doc["kernel"], arch, conv_tag(wt)), {}
-        common = checker_key(wt, arch)
+        bdir = kbuild.build_dir(doc["kernel"], arch, conv_tag(wt))
         keys = {}
         for f in files:
             inputs = kbuild.object_inputs(bdir, f, memo)
             if inputs is None:
                 continue
             mine = [r for r in rows if r[1] == f]
-            keys[f] = hashlib.sha1(repr((common, inputs, mine)).encode()).hexdigest()
+            keys[f] = hashlib.sha1(repr((common, arch, inputs, mine)).encode()).hexdigest()
             hit = cdir / f"{keys[f]}.json"
             if hit.exists():
                 out[f] = dict(json.loads(hit.read_text()), cached=True)
