@@ -13,9 +13,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from . import facts as factsmod
-from . import kb as kbmod
 from . import report
-from .classify import PASSTHROUGH_DIRS, Callback, Index, Judge, Resolver, Site
+from .classify import PASSTHROUGH_DIRS, Callback, Resolver, Site
+from .contract import tables as contract_tables
+from .index import Index
+from .verdict import Judge
 from .kernel import Kernel
 from .util import PROJECT, info
 
@@ -433,7 +435,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
     gaps = api_gaps(k)
     for g in gaps:
         info(f"note: {g}")
-    kb = kbmod.load()
+    kb = contract_tables.load()
     # Background work, overlapping the scan and spatch: git ls-tree for the
     # cache keys, the text reader, the guess at the follow-up files.
     bg = ThreadPoolExecutor(2)

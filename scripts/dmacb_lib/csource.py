@@ -42,6 +42,14 @@ def strip_comments(text: str) -> str:
     return _LEXEMES.sub(_blank, text)
 
 
+_DIRECTIVE = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
+
+
+def blank_directives(text: str) -> str:
+    """Preprocessor lines (with their continuations) made spaces."""
+    return _DIRECTIVE.sub(lambda m: _spaces(m.group(0)), text)
+
+
 def line_starts(text: str) -> list[int]:
     """Offset of the start of each line (index 0: line 1)."""
     return [0] + [m.end() for m in re.finditer("\n", text)]
@@ -63,6 +71,8 @@ class Source:
     text: str                                   # comments and strings blanked
     functions: dict[str, Function] = field(default_factory=dict)
     macros: dict[str, str] = field(default_factory=dict)    # NAME -> body
+    macro_params: dict[str, list[str]] = field(default_factory=dict)    # NAME -> params
+    objects: dict[str, str] = field(default_factory=dict)   # object-like NAME -> body
 
 
 # Sparse annotations that may follow the parameter list.
@@ -110,9 +120,16 @@ def parse(raw: str) -> Source:
     for m in re.finditer(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)\(([^)]*)\)((?:[^\n]*\\\n)*[^\n]*)",
                          text, re.M):
         src.macros[m.group(1)] = m.group(3).replace("\\\n", " ")
+        src.macro_params[m.group(1)] = [
+            "__VA_ARGS__" if a.strip() == "..." else a.strip()
+            for a in m.group(2).split(",") if a.strip()]
+    # Object-like macros (a gfp or a lock may hide behind one); the last
+    # definition wins, as for the preprocessor (roughly).
+    for m in re.finditer(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])((?:[^\n]*\\\n)*[^\n]*)",
+                         text, re.M):
+        src.objects[m.group(1)] = " ".join(m.group(2).replace("\\\n", " ").split())
     # Blank preprocessor lines so they do not confuse the brace matcher.
-    code = re.sub(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", lambda m: _spaces(m.group(0)), text,
-                  flags=re.M)
+    code = blank_directives(text)
     depth = 0
     last_top = 0        # end of the last top-level statement or block
     start = None
@@ -236,4 +253,99 @@ def guess_records(src: Source) -> list[dict]:
     for line, fld, rhs in site_lines(src.text):
         fn = next((f.name for f in src.functions.values() if f.line <= line <= f.end), None)
         out.append({"k": "site", "line": line, "fn": fn, "field": fld, "rhs": rhs, "desc": ""})
+    return out
+
+
+# Tokens and loops (rule 7) ---------------------------------------------------
+
+_TOK = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|->|\+\+|--|\+=|-=|<<=|>>=|<=|>=|==|!=|&&|\|\||"
+                  r"<<|>>|[*/%&|^]=|\S")
+
+
+def tokens(text: str, first_line: int = 1) -> list[tuple[str, int]]:
+    """(token, line) for text with comments and literals already blanked
+    (strip_comments): the same tokens as the checker's clang_tokenize for
+    identifiers and punctuators."""
+    out = []
+    line = first_line
+    pos = 0
+    for m in _TOK.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        out.append((m.group(0), line))
+    return out
+
+
+@dataclass
+class Loop:
+    kind: str           # for, while, do, or the name of a *for_each* macro
+    line: int           # line of the keyword
+    end: int            # line of its last token
+    toks: list[str]     # every token from the keyword to the end
+
+
+def _match(toks: list[tuple[str, int]], i: int, open_: str, close: str) -> int:
+    """Index of the token closing the one at i (open_), or len(toks) - 1."""
+    depth = 0
+    for j in range(i, len(toks)):
+        if toks[j][0] == open_:
+            depth += 1
+        elif toks[j][0] == close:
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(toks) - 1
+
+
+def _statement_end(toks: list[tuple[str, int]], i: int) -> int:
+    """Index of the last token of the statement starting at i."""
+    if i >= len(toks):
+        return len(toks) - 1
+    if toks[i][0] == "{":
+        return _match(toks, i, "{", "}")
+    if toks[i][0] in ("for", "while") or "for_each" in toks[i][0]:
+        j = i + 1
+        if j < len(toks) and toks[j][0] == "(":
+            return _statement_end(toks, _match(toks, j, "(", ")") + 1)
+    if toks[i][0] == "do":
+        j = _statement_end(toks, i + 1) + 1          # body, then 'while (...) ;'
+        if j < len(toks) and toks[j][0] == "while" and j + 1 < len(toks):
+            j = _match(toks, j + 1, "(", ")") + 1
+        return min(j, len(toks) - 1)
+    if toks[i][0] == "if":
+        j = _statement_end(toks, _match(toks, i + 1, "(", ")") + 1)
+        if j + 1 < len(toks) and toks[j + 1][0] == "else":
+            j = _statement_end(toks, j + 2)
+        return j
+    depth = 0
+    for j in range(i, len(toks)):
+        t = toks[j][0]
+        if t in "([{":
+            depth += 1
+        elif t in ")]}":
+            depth -= 1
+        elif t == ";" and depth <= 0:
+            return j
+    return len(toks) - 1
+
+
+def loops(toks: list[tuple[str, int]]) -> list[Loop]:
+    """Every loop of a function body's tokens: for/while/do statements and
+    iterator macros (list_for_each_entry(...) { ... }), each from its keyword
+    to its last token.  A do-while's 'while' is part of its loop."""
+    out = []
+    skip_while: set[int] = set()
+    for i, (t, line) in enumerate(toks):
+        nxt = toks[i + 1][0] if i + 1 < len(toks) else ""
+        if t == "do":
+            end = _statement_end(toks, i)
+            for j in range(i + 1, end + 1):
+                if toks[j][0] == "while" and j + 1 <= end and toks[j + 1][0] == "(" and \
+                        toks[j - 1][0] in ("}", ";"):
+                    skip_while.add(j)
+            out.append(Loop("do", line, toks[end][1], [x for x, _ in toks[i:end + 1]]))
+        elif (t in ("for", "while") or ("for_each" in t and (t[0].isalpha() or t[0] == "_"))) \
+                and nxt == "(" and i not in skip_while:
+            end = _statement_end(toks, i)
+            out.append(Loop(t, line, toks[end][1], [x for x, _ in toks[i:end + 1]]))
     return out

@@ -51,6 +51,8 @@ class FileFacts:
     # from the text (csource)
     functions: dict = field(default_factory=dict)       # name -> [line, end]
     macros: dict = field(default_factory=dict)
+    macro_params: dict = field(default_factory=dict)    # function-like macro -> params
+    objmacros: dict = field(default_factory=dict)       # object-like macro -> body
     inits: list = field(default_factory=list)           # [field, ident, line]
     grep_sites: list = field(default_factory=list)      # [line, field, rhs]
 
@@ -218,6 +220,8 @@ def text_facts(ff: FileFacts, raw: str, guess: bool = False) -> csource.Source:
     src = csource.parse(raw)
     ff.functions = {n: [f.line, f.end] for n, f in src.functions.items()}
     ff.macros = src.macros
+    ff.macro_params = src.macro_params
+    ff.objmacros = src.objects
     ff.inits = [list(t) for t in csource.initialiser_stores(src.text)]
     ff.grep_sites = [list(t) for t in csource.site_lines(src.text)]
     if guess:
