@@ -3,7 +3,10 @@
  * check_parse: the translation unit parses with its real compile flags.
  * Reports error-level diagnostics (count and the first few, file:line);
  * warnings are only counted (the Kbuild compile test with W=1 owns them).
- * The caller compares with the base tree.
+ * The caller compares with the base tree.  Also lists the main file's
+ * line ranges the preprocessor skipped ("skipped": [[first, last], ...]):
+ * code this configuration does not compile, which the checker cannot judge
+ * and the audit (reading the text) can; the parity test needs them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,5 +75,21 @@ int check_parse(struct ctx *c)
 		clang_disposeDiagnostic(d);
 	}
 	sb_addf(c->out, "],\"error_count\":%u,\"warning_count\":%u", errors, warnings);
+	{
+		CXFile f = clang_getFile(c->tu, c->path);
+		CXSourceRangeList *sk = f ? clang_getSkippedRanges(c->tu, f) : NULL;
+
+		sb_add(c->out, ",\"skipped\":[");
+		for (unsigned i = 0; sk && i < sk->count; i++) {
+			unsigned a, b;
+
+			clang_getFileLocation(clang_getRangeStart(sk->ranges[i]), NULL, &a, NULL, NULL);
+			clang_getFileLocation(clang_getRangeEnd(sk->ranges[i]), NULL, &b, NULL, NULL);
+			sb_addf(c->out, "%s[%u,%u]", i ? "," : "", a, b);
+		}
+		sb_add(c->out, "]");
+		if (sk)
+			clang_disposeSourceRangeList(sk);
+	}
 	return errors ? 1 : 0;
 }

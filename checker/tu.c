@@ -291,6 +291,48 @@ int tu_main_loc(const struct tu_index *ix, CXSourceLocation loc, unsigned *off, 
 	return 0;
 }
 
+/* Is the line holding offset off continued by a backslash at its end? */
+static int continued(const struct tu_index *ix, unsigned off)
+{
+	size_t e = off;
+
+	while (e < ix->size && ix->text[e] != '\n')
+		e++;
+	while (e > off && (ix->text[e - 1] == ' ' || ix->text[e - 1] == '\t' ||
+			   ix->text[e - 1] == '\r'))
+		e--;
+	return e > off && ix->text[e - 1] == '\\';
+}
+
+/*
+ * Tokens of preprocessor directives: a '#' first on its line, to the end of
+ * the logical line.  The audit blanks the same lines before it looks for
+ * loops (csource.blank_directives).
+ */
+static void mark_directives(struct tu_index *ix)
+{
+	for (size_t i = 0; i < ix->ntoks; i++) {
+		unsigned line;
+
+		if (strcmp(ix->toks[i].s, "#") || (i > 0 && ix->toks[i - 1].line == ix->toks[i].line))
+			continue;
+		line = ix->toks[i].line;
+		for (;;) {
+			int more = 0;
+
+			while (i < ix->ntoks && ix->toks[i].line == line) {
+				ix->toks[i].directive = 1;
+				more = continued(ix, ix->toks[i].off);
+				i++;
+			}
+			if (!more || i >= ix->ntoks)
+				break;
+			line = ix->toks[i].line;
+		}
+		i--;
+	}
+}
+
 static void tokenize_main(struct tu_index *ix)
 {
 	CXSourceLocation b = clang_getLocationForOffset(ix->tu, ix->file, 0);
@@ -317,6 +359,7 @@ static void tokenize_main(struct tu_index *ix)
 		ix->ntoks++;
 	}
 	clang_disposeTokens(ix->tu, toks, n);
+	mark_directives(ix);
 }
 
 int tu_tok_at(const struct tu_index *ix, unsigned off)
@@ -332,6 +375,22 @@ int tu_tok_at(const struct tu_index *ix, unsigned off)
 			hi = mid;
 	}
 	return lo < ix->ntoks && ix->toks[lo].off == off ? (int)lo : -1;
+}
+
+/* Index of the first token at or after off. */
+static int tok_at_or_after(const struct tu_index *ix, unsigned off)
+{
+	size_t lo = 0, hi = ix->ntoks;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ix->toks[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (int)lo;
 }
 
 int tu_find_fn(const struct tu_index *ix, const char *name)
@@ -466,11 +525,18 @@ static enum CXChildVisitResult top_visitor(CXCursor c, CXCursor parent, CXClient
 	memset(f, 0, sizeof(*f));
 	f->name = cursor_name(c);
 	f->cur = c;
+	f->tok_first = f->tok_last = -1;
 	{
-		unsigned off;
+		unsigned off, eoff;
+		CXSourceRange r = clang_getCursorExtent(c);
 
 		if (tu_main_loc(ix, clang_getCursorLocation(c), &off, &f->line))
 			f->line = 0;
+		if (!tu_main_loc(ix, clang_getRangeStart(r), &off, &f->end_line) &&
+		    !tu_main_loc(ix, clang_getRangeEnd(r), &eoff, &f->end_line)) {
+			f->tok_first = tok_at_or_after(ix, off);
+			f->tok_last = tok_at_or_after(ix, eoff) - 1;
+		}
 	}
 	return CXChildVisit_Continue;
 }

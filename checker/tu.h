@@ -21,6 +21,7 @@
 struct tok {
 	unsigned off, line;
 	enum CXTokenKind kind;
+	int directive;		/* part of a preprocessor directive line */
 	char *s;
 };
 
@@ -57,7 +58,9 @@ struct func {
 	char *name;
 	CXCursor cur;
 	unsigned line;
+	unsigned end_line;	/* line of the closing brace */
 	size_t first, n;	/* calls[first .. first + n) */
+	int tok_first, tok_last;	/* its tokens, toks[tok_first .. tok_last] (-1: none) */
 };
 
 struct tu_index {

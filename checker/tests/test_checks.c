@@ -334,7 +334,9 @@ static void test_hardirq_ok(void)
 }
 
 struct want {
-	const char *fn, *cls, *call, *marker;
+	const char *fn, *cls, *reason;
+	int rule;
+	const char *call, *marker;
 	const char *via, *via_marker;	/* a 2-step path: the helper and its call line */
 	const char *why;
 };
@@ -342,34 +344,35 @@ struct want {
 static void test_hardirq_bad(void)
 {
 	static const struct want wants[] = {
-		{ "bad_cb_mutex", "sleep", "mutex_lock", "mutex", "bad_helper_sleep", "helper",
+		{ "bad_cb_mutex", "sleep", "may-sleep", 1, "mutex_lock", "mutex", "bad_helper_sleep", "helper",
 		  "sleep: mutex_lock() may sleep (rule 1)" },
-		{ "bad_cb_irq", "irq-reenable", "spin_unlock_irq", "unlock_irq", NULL, NULL,
+		{ "bad_cb_irq", "irq-reenable", "irq-reenable", 5, "spin_unlock_irq", "unlock_irq", NULL, NULL,
 		  "re-enables interrupts (rule 5)" },
-		{ "bad_cb_gfp", "sleep-gfp", "kmalloc", "gfp_kernel", NULL, NULL,
+		{ "bad_cb_gfp", "sleep-gfp", "may-sleep", 1, "kmalloc", "gfp_kernel", NULL, NULL,
 		  "gfp 'GFP_KERNEL'" },
-		{ "bad_cb_gfp_param", "sleep-gfp", "kmalloc", "alloc", "bad_alloc", "gfp_param",
-		  "gfp 'GFP_KERNEL' (passed as 'gfp' to bad_alloc()), not provably" },
-		{ "bad_cb_bh", "bh-lock", "spin_lock_bh", "bh", NULL, NULL, "(rule 2)" },
-		{ "bad_cb_dma", "dmaengine", "dmaengine_submit", "submit", NULL, NULL,
+		{ "bad_cb_gfp_param", "sleep-gfp", "may-sleep", 1, "kmalloc", "alloc", "bad_alloc", "gfp_param",
+		  "gfp 'gfp', which has __GFP_DIRECT_RECLAIM (passed as 'gfp' = 'GFP_KERNEL' by "
+		  "bad_cb_gfp_param() line " },
+		{ "bad_cb_bh", "bh-lock", "bh-lock", 2, "spin_lock_bh", "bh", NULL, NULL, "(rule 2)" },
+		{ "bad_cb_dma", "dmaengine-start", "restarts-dma", 3, "dmaengine_submit", "submit", NULL, NULL,
 		  "re-enters the dmaengine API (rule 3)" },
-		{ "bad_cb_unknown", "unknown", "fake_unknown_function", "unknown", NULL, NULL,
+		{ "bad_cb_unknown", "unknown", "unknown-call", 0, "fake_unknown_function", "unknown", NULL, NULL,
 		  "unknown: fake_unknown_function() is not in the knowledge base" },
-		{ "bad_cb_indirect", "unknown", "kick", "indirect", NULL, NULL,
+		{ "bad_cb_indirect", "unknown", "unknown-call", 0, "kick", "indirect", NULL, NULL,
 		  "unknown indirect call through 'kick'" },
-		{ "bad_cb_shared", "lock-irqsave", "spin_lock_irqsave", "shared", NULL, NULL,
+		{ "bad_cb_shared", "lock-irqsave", "lock-shared", 2, "spin_lock_irqsave", "shared", NULL, NULL,
 		  "lock-shared: lock 'baddrv.lock' taken here with spin_lock_irqsave() is also "
 		  "taken with spin_lock_bh() in bad_process() line " },
-		{ "bad_cb_macro", "sleep", "bad_sleep_macro -> msleep", "macro", NULL, NULL,
+		{ "bad_cb_macro", "sleep", "may-sleep", 1, "bad_sleep_macro -> msleep", "macro", NULL, NULL,
 		  "(rule 1)" },
-		{ "bad_cb_guard", "irq-reenable", "guard(spinlock_irq)", "guard", NULL, NULL,
+		{ "bad_cb_guard", "irq-reenable", "irq-reenable", 5, "guard(spinlock_irq)", "guard", NULL, NULL,
 		  "(rule 5)" },
-		{ "bad_cb_softirq", "softirq-only", "lockdep_assert_in_softirq", "softirq", NULL,
+		{ "bad_cb_softirq", "softirq-only", "softirq-only", 4, "lockdep_assert_in_softirq", "softirq", NULL,
 		  NULL, "(rule 4)" },
-		{ "bad_cb_regmap", "regmap", "regmap_write", "regmap", NULL, NULL,
+		{ "bad_cb_regmap", "regmap", "may-sleep", 1, "regmap_write", "regmap", NULL, NULL,
 		  "does not create only MMIO" },
-		{ "bad_cb_warn", "sleep", "msleep", "warn_arg", NULL, NULL, "(rule 1)" },
-		{ NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+		{ "bad_cb_warn", "sleep", "may-sleep", 1, "msleep", "warn_arg", NULL, NULL, "(rule 1)" },
+		{ NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL }
 	};
 	int st;
 	char *o = run_one("hardirq_bad.c", plan_file, &st);
@@ -379,8 +382,9 @@ static void test_hardirq_bad(void)
 	for (int i = 0; wants[i].fn; i++) {
 		const struct want *w = &wants[i];
 		unsigned l = line_of("hardirq_bad.c", w->marker);
-		char *head = fmt("{\"function\":\"%s\",\"class\":\"%s\",\"call\":\"%s\",\"line\":%u,"
-				 "\"path\":[", w->fn, w->cls, w->call, l);
+		char *head = fmt("{\"function\":\"%s\",\"class\":\"%s\",\"reason\":\"%s\","
+				  "\"rule\":%d,\"call\":\"%s\",\"line\":%u,\"path\":[", w->fn, w->cls,
+				  w->reason, w->rule, w->call, l);
 		char *path, *needle;
 
 		if (w->via)
@@ -410,6 +414,7 @@ static void test_hardirq_bad(void)
 	/* a plain spin_lock() in process context conflicts as well */
 	{
 		char *w = fmt("\"function\":\"bad_cb_plain\",\"class\":\"lock-irqsave\","
+			      "\"reason\":\"lock-shared\",\"rule\":2,"
 			      "\"call\":\"spin_lock_irqsave\",\"line\":%u,",
 			      line_of("hardirq_bad.c", "plain"));
 		char *w2 = fmt("lock-shared: lock 'baddrv.plain_lock' taken here with "

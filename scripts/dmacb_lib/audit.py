@@ -432,10 +432,10 @@ def prefetch_followups(k: Kernel, kb: dict, texts: Future, greps: Greps, strippe
 def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool = True) -> int:
     t0 = time.monotonic()
     out_root = out_root or PROJECT / "reports"
+    kb = contract_tables.load()        # a bad table stops here, before anything is written
     gaps = api_gaps(k)
     for g in gaps:
         info(f"note: {g}")
-    kb = contract_tables.load()
     # Background work, overlapping the scan and spatch: git ls-tree for the
     # cache keys, the text reader, the guess at the follow-up files.
     bg = ThreadPoolExecutor(2)

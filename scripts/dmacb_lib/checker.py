@@ -22,7 +22,8 @@ from .util import PROJECT, Progress, cache_dir, die
 
 CHECKER_DIR = PROJECT / "checker"
 CHECKER = CHECKER_DIR / "build" / "dmacb-check"
-KB = PROJECT / "kb" / "kernel-functions.tsv"
+# the contract's tables (kb/*.tsv); DMACB_KB_DIR as for the audit
+KB = Path(os.environ.get("DMACB_KB_DIR") or PROJECT / "kb")
 
 
 def db_files(db: Path) -> set[str]:

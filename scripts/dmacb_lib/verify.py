@@ -242,7 +242,7 @@ def checker_key(wt: Path) -> str:
     st = lib.stat() if lib.exists() else None
     trees = worktree.git(wt, "rev-parse", "HEAD:include", "HEAD:arch").stdout.split()
     dirty = worktree.git(wt, "status", "--porcelain", "--untracked-files=no").stdout
-    return repr((file_digest([binary, checker.KB]), str(lib),
+    return repr((file_digest([binary, *sorted(checker.KB.glob("*.tsv"))]), str(lib),
                  st and (st.st_size, st.st_mtime_ns), trees, dirty))
 
 

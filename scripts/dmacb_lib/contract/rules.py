@@ -34,6 +34,7 @@ class Finding:
     detail: str = ""
     definite: bool = False      # may-sleep: sleeps for sure (a latent bug today)
     limit: str = ""             # what the audit could not decide (see module doc)
+    lock: str = ""              # lock-by-name: the lock's name
 
 
 @dataclass
@@ -176,7 +177,8 @@ def rule_classes(ctx: Ctx):
 def _taken(ctx: Ctx) -> dict[str, tuple[Node, Effect]]:
     out = {}
     for n, e in ctx.reach.effects():
-        if e.lock and role(ctx.t, e) == "acquire" and e.cls != "irq-reenable":
+        # (irq-reenable and BH locks break rules 5 and 2 by themselves)
+        if e.lock and role(ctx.t, e) == "acquire" and e.cls not in ("irq-reenable", "bh-lock"):
             out.setdefault(e.lock, (n, e))
     return out
 
@@ -197,7 +199,7 @@ def rule_lock_shared(ctx: Ctx):
         for o in others.get(key, []):
             yield ctx.finding("lock-shared", n, e,
                               f"lock '{key}' is also taken with {o['name']}() in "
-                              f"{o['fn']}() line {o['line']}", limit="lock-by-name")
+                              f"{o['fn']}() line {o['line']}", limit="lock-by-name", lock=key)
             break
 
 
@@ -217,7 +219,8 @@ def rule_lock_held_across_dma(ctx: Ctx):
         for h in held.get(key, []):
             yield ctx.finding("lock-held-across-dma", n, e,
                               f"lock '{key}' is held by {h.fn}() from line {h.line} across "
-                              f"{h.call}() line {h.call_line}", limit="lock-by-name")
+                              f"{h.call}() line {h.call_line}", limit="lock-by-name",
+                              lock=key)
             break
 
 
