@@ -10,7 +10,8 @@ import pytest
 
 from conftest import FIXTURE_TREE
 
-EXPECT = re.compile(r"dmacb-expect: (\w+) group=(\S+) action=(\S+) reasons=(\S+)")
+EXPECT = re.compile(r"dmacb-expect: (\w+) group=(\S+) action=(\S+) reasons=(\S+)"
+                    r"(?: shape=(\S+))?(?: flags=(\S+))?")
 
 
 def expectations():
@@ -19,25 +20,28 @@ def expectations():
         for m in EXPECT.finditer(p.read_text()):
             rel = str(p.relative_to(FIXTURE_TREE))
             reasons = [] if m.group(4) == "-" else m.group(4).split(",")
+            flags = m.group(6).split(",") if m.group(6) else []
             out.append(pytest.param(rel, m.group(1), m.group(2), m.group(3), reasons,
-                                    id=f"{m.group(1)}"))
+                                    m.group(5), flags, id=f"{m.group(1)}"))
     return out
 
 
-@pytest.mark.parametrize("defined_in,name,group,action,reasons", expectations())
-def test_verdict(fixture_audit, defined_in, name, group, action, reasons):
+@pytest.mark.parametrize("defined_in,name,group,action,reasons,shape,flags", expectations())
+def test_verdict(fixture_audit, defined_in, name, group, action, reasons, shape, flags):
     cbs = [c for c in fixture_audit["doc"]["callbacks"]
            if c["callback"] == name and (c["defined_in"] in (defined_in, "") or
                                          c["file"] == defined_in)]
     assert cbs, f"{name} not found in the audit"
+    assert shape, f"{defined_in}: the expectation of {name} has no shape="
     for c in cbs:
         assert (c["group"], c["action"]) == (group, action), c
         assert sorted(c["reasons"]) == sorted(reasons), c
+        assert (c["shape"], sorted(c["shape_flags"])) == (shape, sorted(flags)), c
 
 
 def test_expectations_cover_the_cases():
-    # 20 fixture cases, some with two callbacks; keep the harness honest
-    assert len(expectations()) >= 20
+    # 28 fixture cases, some with several callbacks; keep the harness honest
+    assert len(expectations()) >= 43
 
 
 def test_no_unexpected_callbacks(fixture_audit):
@@ -91,8 +95,8 @@ def test_latent_bug_evidence_gives_the_path(fixture_audit):
 
 def test_csv_columns_and_rows(fixture_audit):
     rows = list(csv.DictReader((fixture_audit["out"] / "callbacks.csv").open()))
-    assert list(rows[0])[:7] == ["file", "line", "callback", "defined_in", "group", "action",
-                                 "reasons"]
+    assert list(rows[0]) == ["file", "line", "callback", "defined_in", "group", "action",
+                             "reasons", "shape", "shape_flags"]
     assert len(rows) == len(fixture_audit["doc"]["callbacks"])
 
 

@@ -144,3 +144,20 @@ def test_kernel_tree_submodule_is_pinned_at_v6_12():
     assert r.stdout.split()[:2] == ["160000", "adc218676eef25575469234709c2d87185ca223a"]
     gm = (ROOT / ".gitmodules").read_text()
     assert "shallow = true" in gm and "path = kernel-tree" in gm
+
+
+def test_readme_reasons_table_is_the_vocabulary():
+    """README's reasons table lists every reason of vocab.py, with the rule
+    kb/rules.tsv gives it, and nothing else."""
+    import re
+    from conftest import ROOT
+    from dmacb_lib import vocab
+    from dmacb_lib.contract import tables
+    t = tables.load()
+    text = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| ([a-z-]+) \| (\d|-) \|", text, re.M))
+    assert set(rows) == set(vocab.REASONS)
+    for reason, rule in rows.items():
+        want = t.rule_of_reason(reason)
+        assert rule == (str(want) if want else "-"), reason
+        assert vocab.REASONS[reason][0] == want, reason

@@ -37,6 +37,8 @@ class Callback:
     users: list[str] = field(default_factory=list)
     group: str = "left-alone"
     action: str = "none"
+    shape: str = "other"                # what it does (shape.py), whatever the verdict
+    shape_flags: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     evidence: list[dict] = field(default_factory=list)
     completes: list[str] = field(default_factory=list)     # complete() args

@@ -18,14 +18,13 @@ committed, so a second run changes nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import audit, commitmsg, rewrite, worktree
+from . import audit, commitmsg, formats, rewrite, worktree
 from .kernel import Kernel
 from .util import PROJECT, Progress, die, info
 
@@ -206,19 +205,20 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
 
 
 def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
-        jobs: int, out_root: Path | None = None) -> int:
+        jobs: int, out_root: Path | None = None, reproducible: bool = False) -> int:
     t0 = time.monotonic()
     out_root = out_root or PROJECT / "reports"
     worktree.check_tree_clean(k)
+    worktree.identity(k)            # refuse before any work when there is none
     branch = branch or f"dmacb/{k.release}"
     audit.run(k, out_root=out_root, jobs=jobs)
     outdir = out_root / k.release
-    data = json.loads((outdir / "callbacks.json").read_text())
+    data = formats.load(outdir / "callbacks.json", "callbacks")
     if data["tree_commit"] != k.head:
         die(f"{outdir}/callbacks.json is of {data['tree_commit'][:12]}, not HEAD")
 
     wt, created = worktree.prepare(k, branch, wt_path, force)
-    env = worktree.commit_env(k)
+    env = worktree.commit_env(k, reproducible)
     api = apply_api(k, wt, branch, api_series(k.release), env)
 
     items, records = plan(data["callbacks"])
@@ -278,7 +278,7 @@ def write_reports(outdir: Path, doc: dict) -> None:
     # convert.json must not change between identical runs: no timings,
     # and the worktree path (per machine) only in the .md
     stable = {k: v for k, v in doc.items() if k != "worktree"}
-    (outdir / "convert.json").write_text(json.dumps(stable, indent=1, sort_keys=True) + "\n")
+    formats.write(outdir / "convert.json", "convert", stable, sort_keys=True)
     recs = doc["callbacks"]
     lines = [f"# dmacb convert: Linux {doc['kernel']}", "",
              f"Branch `{doc['branch']}`, base `{doc['base_commit'][:12]}`, tip "

@@ -45,6 +45,11 @@ def write(path: Path, kind: str, doc: dict, sort_keys: bool = False) -> None:
     tmp.replace(path)
 
 
+def path(rdir: Path, kind: str) -> Path:
+    """Where a stage file lives in a release's report directory."""
+    return rdir / f"{kind}.json"
+
+
 def load(path: Path, kind: str) -> dict:
     want = name(kind)
     stage = FORMATS[kind][1]

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from . import checker as checkermod
 from . import facts as factsmod
+from . import formats
 from .contract import rules, tables
 from .index import Index
 from .kernel import Kernel
@@ -233,3 +234,56 @@ def fixture_items(root: Path, t: tables.Tables) -> list[Item]:
             die(f"{p}: no dmacb-expect, dmacb-parity or dmacb-parity-none line: say what "
                 f"the fixture expects")
     return items
+
+
+# -- a real tree: the converted files of the last verify -----------------------
+
+def run(k: Kernel, out_root: Path, jobs: int = 2) -> int:
+    """Both engines on every callback defined in the files verify checked,
+    in the converted worktree, each file with the compile database of the
+    configuration that compile-tested it.  Writes parity.{json,md}."""
+    from . import verify, worktree
+    from .util import info
+    rdir = out_root / k.release
+    conv = verify.load_convert(k, out_root)
+    wt = verify.branch_worktree(k, conv)
+    ver = formats.load(rdir / "verify.json", "verify")
+    audit = formats.load(rdir / "callbacks.json", "callbacks")
+    if ver["tip"] != conv["tip"]:
+        die(f"{rdir}/verify.json is not of the convert branch's tip; run 'make verify' again")
+    arch_of: dict[str, str] = {}
+    for d in ver["drivers"]:
+        for f, b in d["checks"]["build"].items():
+            if b.get("conv_ok") and not b.get("via") and f.endswith(".c") and \
+                    b.get("check_arch"):
+                arch_of[f] = b["check_arch"]
+    tip = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+    kk = Kernel(path=wt, release=k.release, head=tip)
+    items = []
+    for c in audit["callbacks"]:
+        f = c.get("defined_in")
+        if f in arch_of:
+            items.append(Item(f, c["callback"]))
+    text = {f: (wt / f).read_text(errors="replace") for f in arch_of}
+    items = [it for it in items if re.search(rf"\b{re.escape(it.function)}\s*\(",
+                                             text[it.file])]
+    info(f"parity: {len(items)} callbacks in {len(arch_of)} converted files")
+    a = audit_side(kk, sorted(arch_of), items, jobs)
+    c: dict = {}
+    skipped: dict = {}
+    for arch in sorted(set(arch_of.values())):
+        mine = [it for it in items if arch_of[it.file] == arch]
+        if not mine:
+            continue
+        db = verify.compile_db(wt, conv["kernel"], arch)
+        if isinstance(db, str):
+            die(db)
+        got, sk = checker_side(db, wt, mine, jobs)
+        c.update(got)
+        skipped.update(sk)
+    rows = compare(items, a, c, skipped)
+    write(rdir, rows, f"Linux {k.release}, {conv['branch']} at {tip[:12]}")
+    bad = [r for r in rows if r["unexplained"]]
+    info(f"parity: {len(rows) - len(bad)} of {len(rows)} agree or differ with a stated cause "
+         f"-> {rdir}/parity.md")
+    return 1 if bad else 0

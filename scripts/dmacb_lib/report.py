@@ -10,39 +10,30 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 from collections import Counter
 from pathlib import Path
 
+from . import claims, formats
 from .classify import Callback
 from .kernel import Kernel
+from .vocab import ACTIONS, GROUPS, SHAPE_FLAGS, SHAPES, subsystem
 
-GROUPS = ("complete-only", "irq-disabled", "chained-tasklet", "task-context",
-          "hardirq-safe", "left-alone")
-ACTIONS = ("completion", "hardirq", "task", "none")
 COLORS = {"complete-only": "#4c9a2a", "irq-disabled": "#2a6f9a", "chained-tasklet": "#7a4ca0",
           "task-context": "#c08a1e", "hardirq-safe": "#3aa0a0", "left-alone": "#a0a0a0"}
-
-
-def subsystem(path: str) -> str:
-    parts = path.split("/")
-    if parts[0] == "drivers" and len(parts) > 2:
-        return parts[1]
-    if parts[0] == "sound":
-        return "sound"
-    return parts[0]
 
 
 def row(cb: Callback) -> dict:
     s = cb.sites[0]
     return {"file": s.file, "line": s.line, "callback": cb.name,
             "defined_in": cb.defined_in or "", "group": cb.group, "action": cb.action,
-            "reasons": ",".join(cb.reasons)}
+            "reasons": ",".join(cb.reasons), "shape": cb.shape,
+            "shape_flags": ",".join(cb.shape_flags)}
 
 
 def to_json(cb: Callback) -> dict:
     d = row(cb)
     d["reasons"] = cb.reasons
+    d["shape_flags"] = cb.shape_flags
     d["subsystem"] = subsystem(d["file"])
     d["sites"] = [{"file": s.file, "line": s.line, "function": s.fn, "field": s.field,
                    "rhs": s.rhs, "callback_param": s.param} for s in cb.sites]
@@ -68,7 +59,7 @@ def write(outdir: Path, k: Kernel, cbs: list[Callback], extra: dict) -> None:
     _put(outdir / "callbacks.csv", buf.getvalue())
     doc = {"kernel": k.release, "tree_commit": k.head, "callbacks": [to_json(c) for c in cbs],
            **extra}
-    _put(outdir / "callbacks.json", json.dumps(doc, indent=1, sort_keys=False) + "\n")
+    formats.write(outdir / "callbacks.json", "callbacks", doc)
     _put(outdir / "summary.md", summary_md(k, cbs, extra))
     _put(outdir / "index.html", index_html(k, cbs, extra))
 
@@ -94,8 +85,22 @@ def summary_md(k: Kernel, cbs: list[Callback], extra: dict) -> str:
            f"facts from {extra['files_with_facts']} files).", ""]
     if extra["gaps"]:
         out += ["## Gaps in this release", ""] + [f"- {x}" for x in extra["gaps"]] + [""]
-    out += ["## Groups", "", "| group | callbacks |", "|---|---:|"]
+    sh = Counter(c.shape for c in cbs)
+    fl = Counter(f for c in cbs for f in c.shape_flags)
+    out += ["## Shapes (what the callbacks do)", "", "| shape | callbacks |", "|---|---:|"]
+    out += [f"| {x} | {sh.get(x, 0)} |" for x in SHAPES] + [""]
+    out += ["| near case (flag) | callbacks |", "|---|---:|"]
+    out += [f"| {x} | {fl.get(x, 0)} |" for x in SHAPE_FLAGS] + [""]
+    out += claims.markdown(claims.answer([to_json(c) for c in cbs]))
+    out += ["## Groups (the verdict: what the conversion may do)", "",
+            "| group | callbacks |", "|---|---:|"]
     out += [f"| {x} | {g.get(x, 0)} |" for x in GROUPS] + [""]
+    out += ["| shape \\ group | " + " | ".join(GROUPS) + " |",
+            "|---|" + "---:|" * len(GROUPS)]
+    for x in SHAPES:
+        row = Counter(c.group for c in cbs if c.shape == x)
+        out.append(f"| {x} | " + " | ".join(str(row.get(y, 0)) for y in GROUPS) + " |")
+    out.append("")
     out += ["## Actions", "", "| action | callbacks |", "|---|---:|"]
     out += [f"| {x} | {a.get(x, 0)} |" for x in ACTIONS] + [""]
     out += ["## Reasons", "", "| reason | callbacks |", "|---|---:|"]
@@ -106,6 +111,13 @@ def summary_md(k: Kernel, cbs: list[Callback], extra: dict) -> str:
     for s in subs:
         sc = Counter(c.group for c in cbs if subsystem(c.sites[0].file) == s)
         out.append(f"| {s} | " + " | ".join(str(sc.get(x, 0)) for x in GROUPS) +
+                   f" | {sum(sc.values())} |")
+    out.append("")
+    out += ["| subsystem | " + " | ".join(SHAPES) + " | total |",
+            "|---|" + "---:|" * (len(SHAPES) + 1)]
+    for s in subs:
+        sc = Counter(c.shape for c in cbs if subsystem(c.sites[0].file) == s)
+        out.append(f"| {s} | " + " | ".join(str(sc.get(x, 0)) for x in SHAPES) +
                    f" | {sum(sc.values())} |")
     out.append("")
     bugs = [c for c in cbs if c.latent_bug]

@@ -21,7 +21,6 @@ base-commit and the helper-API series as prerequisite-patch-ids.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -29,19 +28,12 @@ import tempfile
 import textwrap
 import time
 from collections import defaultdict
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from . import commitmsg, worktree
+from . import commitmsg, formats, worktree
 from .kernel import Kernel
+from .vocab import subsystem
 from .util import PROJECT, die, info
-
-SUBSYSTEMS = [
-    ("drivers/spi/", "spi"), ("drivers/tty/serial/", "serial"), ("drivers/mmc/", "mmc"),
-    ("drivers/crypto/", "crypto"), ("drivers/mtd/", "mtd"), ("drivers/media/", "media"),
-    ("drivers/i2c/", "i2c"), ("sound/", "sound"), ("drivers/iio/", "iio"),
-    ("drivers/net/", "net"), ("drivers/ata/", "ata"), ("drivers/ntb/", "ntb"),
-    ("drivers/pci/", "pci"), ("drivers/usb/", "usb"),
-]
 
 WHAT = {
     "completion": "replace a callback that only completes a completion by a descriptor "
@@ -50,14 +42,6 @@ WHAT = {
                "DMA_PREP_HARDIRQ_CALLBACK",
     "task": "ask for a task-context callback with DMA_PREP_TASK_CALLBACK",
 }
-
-
-def subsystem(path: str) -> str:
-    for prefix, name in SUBSYSTEMS:
-        if path.startswith(prefix):
-            return name
-    parts = PurePosixPath(path).parts
-    return parts[1] if parts[0] == "drivers" and len(parts) > 2 else parts[0]
 
 
 def wrap(text: str) -> str:
@@ -97,24 +81,28 @@ def verified_note(d: dict, recs: list[dict]) -> str:
     return text
 
 
-def message(orig: str, note: str, cc: list[str], signoff: str | None) -> str:
-    """The convert commit's message, with the verification paragraph, Cc:
-    trailers and (optionally) another Signed-off-by."""
+def message(orig: str, cc: list[str], signoff: str | None) -> str:
+    """The convert commit's message with Cc: trailers and (optionally)
+    another Signed-off-by.  What verify found is not part of it: it goes
+    below the '---' line (a git note, format-patch --notes)."""
     body, _, trailers = orig.rstrip("\n").rpartition("\n\n")
     tr = [t for t in trailers.splitlines() if t.strip()]
     if signoff:
         tr = [t for t in tr if not t.startswith("Signed-off-by:")] + [f"Signed-off-by: {signoff}"]
     tr += [f"Cc: {c}" for c in cc if f"Cc: {c}" not in tr]
-    return f"{body}\n\n{wrap(note)}\n\n" + "\n".join(tr) + "\n"
+    return f"{body}\n\n" + "\n".join(tr) + "\n"
+
+
+NOTES_REF = "refs/notes/dmacb"
 
 
 def cover_date(wt: Path, commit: str) -> str:
     return worktree.git(wt, "log", "-1", "--format=%aD", commit).stdout.strip()
 
 
-def build_series(k: Kernel, wt: Path, api_tip: str, ref: str, picks: list[tuple[str, str]],
-                 env: dict, branch: str) -> str:
-    """Commit `picks` (commit, message) on api_tip into
+def build_series(k: Kernel, wt: Path, api_tip: str, ref: str,
+                 picks: list[tuple[str, str, str]], env: dict, branch: str) -> str:
+    """Commit `picks` (commit, message, note) on api_tip into
     refs/dmacb/series/<convert branch>/<ref> (what 'b4 prep -e' can enrol).
     A cherry-pick without a worktree: each commit's diff applied to a
     scratch index (driver commits touch disjoint files, so it applies as
@@ -123,7 +111,7 @@ def build_series(k: Kernel, wt: Path, api_tip: str, ref: str, picks: list[tuple[
         ienv = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
         worktree.git(wt, "read-tree", api_tip, env=ienv)
         head = api_tip
-        for sha, msg in picks:
+        for sha, msg, note in picks:
             diff = worktree.git(wt, "diff", "--binary", "--full-index", f"{sha}^", sha).stdout
             worktree.git(wt, "apply", "--cached", "--whitespace=nowarn", stdin=diff, env=ienv)
             tree = worktree.git(wt, "write-tree", env=ienv).stdout.strip()
@@ -132,6 +120,8 @@ def build_series(k: Kernel, wt: Path, api_tip: str, ref: str, picks: list[tuple[
             head = worktree.git(wt, "commit-tree", tree, "-p", head, "-F", "-", stdin=msg,
                                 env={**ienv, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
                                      "GIT_AUTHOR_DATE": date}).stdout.strip()
+            worktree.git(wt, "notes", "--ref", NOTES_REF, "add", "-f", "-F", "-", head,
+                         stdin=note, env=env)
     worktree.git(wt, "update-ref", f"refs/dmacb/series/{branch}/{ref}", head)
     return head
 
@@ -142,6 +132,7 @@ def format_series(wt: Path, out: Path, since: str, tip: str, base: str,
     carry the time of the run, and b4/send-email thread when sending."""
     out.mkdir(parents=True, exist_ok=True)
     worktree.git(wt, "format-patch", "-q", "--cover-letter", "--no-signature",
+                 f"--notes={NOTES_REF}",
                  *[f"--to={m}" for m in to],
                  "--base", base, "-o", str(out), f"{since}..{tip}")
     patches = sorted(out.glob("*.patch"))
@@ -156,15 +147,12 @@ def format_series(wt: Path, out: Path, since: str, tip: str, base: str,
 
 
 def run(k: Kernel, out_root: Path | None = None, max_per_series: int = 15,
-        signoff: str | None = None) -> int:
+        signoff: str | None = None, reproducible: bool = False) -> int:
     t0 = time.monotonic()
     out_root = out_root or PROJECT / "reports"
     rdir = out_root / k.release
-    try:
-        conv = json.loads((rdir / "convert.json").read_text())
-        ver = json.loads((rdir / "verify.json").read_text())
-    except FileNotFoundError as e:
-        die(f"{e.filename}: missing; run 'make convert' and 'make verify' first")
+    conv = formats.load(rdir / "convert.json", "convert")
+    ver = formats.load(rdir / "verify.json", "verify")
     if ver["tip"] != conv["tip"] or conv["base_commit"] != k.head:
         die(f"{rdir}: verify.json is not of the current convert branch or HEAD moved; "
             f"run 'make convert' and 'make verify' again")
@@ -173,7 +161,7 @@ def run(k: Kernel, out_root: Path | None = None, max_per_series: int = 15,
         die(f"branch {conv['branch']} has no worktree; run 'make convert' again")
     if worktree.git(wt, "status", "--porcelain", "--untracked-files=no").stdout.strip():
         die(f"worktree {wt} has uncommitted changes; commit or discard them first")
-    env = worktree.commit_env(k)
+    env = worktree.commit_env(k, reproducible)
     api_tip = conv["api_commits"][-1]
     recs = defaultdict(list)
     for r in conv["callbacks"]:
@@ -241,7 +229,8 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
                 rs = recs[d["commit"]]
                 orig = worktree.git(wt, "log", "-1", "--format=%B", d["commit"]).stdout
                 cc = maintainers(wt, d["files"])
-                picks.append((d["commit"], message(orig, verified_note(d, rs), cc, signoff)))
+                picks.append((d["commit"], message(orig, cc, signoff),
+                              wrap(verified_note(d, rs)) + "\n"))
                 _, src = commitmsg.prefix(k.path, d["files"], k.head)
                 prefix_sources[src] += 1
                 for r in rs:

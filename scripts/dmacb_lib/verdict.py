@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from . import shape as shapemod
 from . import vocab
 from .classify import Callback
 from .contract import gfp as gfpmod
@@ -82,6 +83,7 @@ class Judge:
             reasons.append("latent-bug")
         cb.reasons = reasons
         cb.evidence = evidence + self._shape_evidence(ctx)
+        cb.shape, cb.shape_flags = shapemod.classify(self, file, cb.name, found, ctx.reach)
 
     # -- shape (the group of a callback that passes the contract) --------------
 

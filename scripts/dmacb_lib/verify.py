@@ -25,16 +25,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import checker, convert, csource, kbuild, rewrite, worktree
+from . import checker, convert, csource, formats, kbuild, rewrite, worktree
 from .kernel import Kernel
 from .util import PROJECT, Progress, cache_dir, die, file_digest, info
 
 
 def load_convert(k: Kernel, out_root: Path) -> dict:
     p = out_root / k.release / "convert.json"
-    if not p.exists():
-        die(f"{p}: missing; run 'make convert' first")
-    doc = json.loads(p.read_text())
+    doc = formats.load(p, "convert")
     if doc["base_commit"] != k.head:
         die(f"{p} was made from {doc['base_commit'][:12]}, HEAD is {k.head[:12]}; "
             f"run 'make convert' again")
@@ -65,7 +63,7 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int,
     the flagged callbacks (rewrite.flag_outputs()).  A file that run
     changes, and every other file, gets one run per callback, which also
     names the culprit."""
-    audit = json.loads((Path(doc["_out"]) / "callbacks.json").read_text())
+    audit = formats.load(Path(doc["_out"]) / "callbacks.json", "callbacks")
     items, _ = convert.plan(audit["callbacks"])
     files = sorted({f for c in doc["commits"] for f in c["files"]})
 
@@ -399,7 +397,7 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
 
 def write_reports(outdir: Path, report: dict, timings: dict, total: float,
                   reused: dict[str, tuple[int, int]]) -> None:
-    (outdir / "verify.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    formats.write(outdir / "verify.json", "verify", report, sort_keys=True)
     L = [f"# dmacb verify: Linux {report['kernel']}", "",
          f"Branch `{report['branch']}` at `{report['tip'][:12]}`.  Wall time "
          f"{total:.0f} s (rerun {timings['rerun']:.0f} s, checkpatch "

@@ -140,16 +140,32 @@ def remove(k: Kernel, branch: str) -> None:
     info(f"deleted the old branch {branch}")
 
 
-def commit_env(k: Kernel) -> dict:
-    """Identity from the user's git config, dates fixed to the base commit's,
-    so that rebuilding the branch from the same base gives the same ids."""
-    env = dict(os.environ)
-    date = git(k.path, "log", "-1", "--format=%cI", k.head).stdout.strip()
-    env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+def identity(k: Kernel) -> tuple[str, str]:
+    """The user's git identity (GIT_AUTHOR_* / GIT_COMMITTER_* or user.name
+    and user.email as git sees them in the tree): the commits and their
+    Signed-off-by are the user's, so there is no made-up fallback."""
+    got = []
     for var, key in (("NAME", "user.name"), ("EMAIL", "user.email")):
-        val = git(k.path, "config", "--get", key, check=False).stdout.strip()
-        if not val:
-            val = "dmacb" if var == "NAME" else "dmacb@localhost"
-        env.setdefault(f"GIT_AUTHOR_{var}", val)
-        env.setdefault(f"GIT_COMMITTER_{var}", val)
+        val = os.environ.get(f"GIT_AUTHOR_{var}") or \
+            git(k.path, "config", "--get", key, check=False).stdout.strip()
+        got.append(val)
+    if not all(got):
+        die("no git identity for the commits and their Signed-off-by: set it with "
+            "'git config --global user.name \"Your Name\"' and 'git config --global "
+            "user.email you@example.org' (or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL)")
+    return got[0], got[1]
+
+
+def commit_env(k: Kernel, reproducible: bool = False) -> dict:
+    """The user's identity; dates now, or with reproducible the base
+    commit's (rebuilding the branch from the same base then gives the same
+    commit ids, which the committed reference series rely on)."""
+    env = dict(os.environ)
+    name, email = identity(k)
+    for who in ("AUTHOR", "COMMITTER"):
+        env.setdefault(f"GIT_{who}_NAME", name)
+        env.setdefault(f"GIT_{who}_EMAIL", email)
+    if reproducible:
+        date = git(k.path, "log", "-1", "--format=%cI", k.head).stdout.strip()
+        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
     return env
