@@ -221,3 +221,58 @@ def test_verify_rerun(converted, tmp_path, monkeypatch):
     assert {f for f, v in got.items() if v} == {flagged, param}
     # the clean files' verdicts came from the cache this time
     assert got == verify.rerun_check(k, wt, doc, 2)
+
+
+def test_no_git_identity_is_refused(tmp_path):
+    """The commits and their Signed-off-by are the user's: without an
+    identity convert refuses before doing anything."""
+    import os
+    tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1",
+           "DMACB_API_SERIES": str(API)}
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(("GIT_AUTHOR_",
+                                                                             "GIT_COMMITTER_"))}
+    try:
+        r = run_dmacb("convert", "--kernel", str(tree), "--out", str(tmp_path / "o"),
+                      cache=tmp_path / "c", env_extra=env)
+    finally:
+        os.environ.update(saved)
+    assert r.returncode == 2, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "no git identity" in lines[0], r.stderr
+    assert BRANCH not in git(tree, "branch", "--list")
+    assert not (tmp_path / "o").exists()
+
+
+def test_dates_are_now_unless_reproducible(tmp_path):
+    """The commits are dated now; --reproducible dates them like the base."""
+    import os
+    import time
+    for mode in ("now", "reproducible"):
+        tree = git_tree(FIXTURE_TREE, tmp_path / mode / "linux")
+        subprocess.run(["git", "-C", str(tree), "commit", "-q", "--amend", "--no-edit",
+                        "--date=2000-01-01T00:00:00Z"], check=True,
+                       env={**os.environ, "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"})
+        r = convert(tree, tmp_path / mode, *(["--reproducible"] if mode != "now" else []))
+        assert r.returncode == 0, r.stderr
+        tip = int(git(tree, "log", "-1", "--format=%at", BRANCH))
+        if mode == "now":
+            assert abs(tip - time.time()) < 3600
+        else:
+            assert tip == 946684800
+
+
+def test_old_stage_file_is_refused(tmp_path):
+    """A convert.json written before formats had versions: one line, exit 2."""
+    tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
+    out = tmp_path / "o" / REL
+    out.mkdir(parents=True)
+    (out / "convert.json").write_text(json.dumps({"kernel": REL, "callbacks": []}))
+    r = run_dmacb("verify", "--kernel", str(tree), "--out", str(tmp_path / "o"),
+                  cache=tmp_path / "c")
+    assert r.returncode == 2, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "no format version" in lines[0] and \
+        "expected dmacb-convert/2" in lines[0], r.stderr

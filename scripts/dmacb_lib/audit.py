@@ -19,7 +19,7 @@ from .contract import tables as contract_tables
 from .index import Index
 from .verdict import Judge
 from .kernel import Kernel
-from .util import PROJECT, info
+from .util import info, reports_dir
 
 
 def api_gaps(k: Kernel) -> list[str]:
@@ -431,7 +431,7 @@ def prefetch_followups(k: Kernel, kb: dict, texts: Future, greps: Greps, strippe
 
 def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool = True) -> int:
     t0 = time.monotonic()
-    out_root = out_root or PROJECT / "reports"
+    out_root = reports_dir(out_root)
     kb = contract_tables.load()        # a bad table stops here, before anything is written
     gaps = api_gaps(k)
     for g in gaps:

@@ -24,9 +24,9 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import audit, commitmsg, formats, rewrite, worktree
+from . import audit, commitmsg, dashboard, formats, rewrite, worktree
 from .kernel import Kernel
-from .util import PROJECT, Progress, die, info
+from .util import PROJECT, Progress, die, info, reports_dir
 
 SCRIPT_OF = {"completion": "cocci/dma_callback_to_completion.cocci",
              "hardirq": "cocci/dma_callback_hardirq_flag.cocci",
@@ -207,7 +207,7 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
 def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
         jobs: int, out_root: Path | None = None, reproducible: bool = False) -> int:
     t0 = time.monotonic()
-    out_root = out_root or PROJECT / "reports"
+    out_root = reports_dir(out_root)
     worktree.check_tree_clean(k)
     worktree.identity(k)            # refuse before any work when there is none
     branch = branch or f"dmacb/{k.release}"
@@ -253,6 +253,7 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
            "commits": branch_commits(wt, api[-1] if api else k.head),
            "callbacks": records}
     write_reports(outdir, doc)
+    dashboard.write(outdir, k.path)
     st = Counter(r["status"] for r in records)
     info(f"convert: {st.get('converted', 0)} converted, {st.get('not-converted', 0)} not "
          f"(reasons in {outdir}/convert.md); {len(commits)} new commit(s) on {branch}, "

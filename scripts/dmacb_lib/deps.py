@@ -20,6 +20,7 @@ PACKAGES = [
     "b4", "git", "make", "gcc", "lld", "llvm",
     "gcc-aarch64-linux-gnu", "gcc-arm-linux-gnueabihf",   # verify: arm64/arm builds
     "python3-ply", "python3-git",          # checkpatch.pl's spdxcheck.py
+    "chromium",                            # the dashboard test (headless)
 ]
 
 VERSION_CMDS = [

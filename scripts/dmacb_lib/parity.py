@@ -283,6 +283,8 @@ def run(k: Kernel, out_root: Path, jobs: int = 2) -> int:
         skipped.update(sk)
     rows = compare(items, a, c, skipped)
     write(rdir, rows, f"Linux {k.release}, {conv['branch']} at {tip[:12]}")
+    from . import dashboard
+    dashboard.write(rdir, k.path)
     bad = [r for r in rows if r["unexplained"]]
     info(f"parity: {len(rows) - len(bad)} of {len(rows)} agree or differ with a stated cause "
          f"-> {rdir}/parity.md")

@@ -8,19 +8,14 @@ reference reports can be regenerated and diffed.
 from __future__ import annotations
 
 import csv
-import html
 import io
 from collections import Counter
 from pathlib import Path
 
-from . import claims, formats
+from . import claims, dashboard, formats
 from .classify import Callback
 from .kernel import Kernel
 from .vocab import ACTIONS, GROUPS, SHAPE_FLAGS, SHAPES, subsystem
-
-COLORS = {"complete-only": "#4c9a2a", "irq-disabled": "#2a6f9a", "chained-tasklet": "#7a4ca0",
-          "task-context": "#c08a1e", "hardirq-safe": "#3aa0a0", "left-alone": "#a0a0a0"}
-
 
 def row(cb: Callback) -> dict:
     s = cb.sites[0]
@@ -61,7 +56,7 @@ def write(outdir: Path, k: Kernel, cbs: list[Callback], extra: dict) -> None:
            **extra}
     formats.write(outdir / "callbacks.json", "callbacks", doc)
     _put(outdir / "summary.md", summary_md(k, cbs, extra))
-    _put(outdir / "index.html", index_html(k, cbs, extra))
+    dashboard.write(outdir, k.path)
 
 
 def _put(p: Path, text: str) -> None:
@@ -169,78 +164,3 @@ def summary_md(k: Kernel, cbs: list[Callback], extra: dict) -> str:
             out.append(f"- {u['file']}:{u['line']} in {u['function']}(): {u['rhs']}")
         out.append("")
     return "\n".join(out)
-
-
-def index_html(k: Kernel, cbs: list[Callback], extra: dict) -> str:
-    g, a, _ = _counts(cbs)
-    total = max(1, len(cbs))
-    bars = []
-    y = 0
-    for x in GROUPS:
-        n = g.get(x, 0)
-        w = int(600 * n / total)
-        bars.append(f'<rect x="160" y="{y}" width="{w}" height="22" fill="{COLORS[x]}"/>'
-                    f'<text x="150" y="{y + 16}" text-anchor="end">{x}</text>'
-                    f'<text x="{166 + w}" y="{y + 16}">{n}</text>')
-        y += 28
-    svg = f'<svg width="820" height="{y}" font-size="13" font-family="sans-serif">' + \
-        "".join(bars) + "</svg>"
-    rows = []
-    for c in cbs:
-        r = row(c)
-        ev = "<br>".join(html.escape(f"{e.get('reason', e.get('effect'))}: {e['call']}() "
-                                     f"{e['file']}:{e['line']} via {e['via']}"
-                                     + (f" ({e['detail']})" if e.get("detail") else ""))
-                         for e in c.evidence[:6])
-        if c.note:
-            ev = html.escape(c.note) + ("<br>" + ev if ev else "")
-        if c.users:
-            ev += html.escape(f" users: {len(c.users)}")
-        rows.append(
-            f'<tr class="g-{r["group"]}"><td>{html.escape(r["file"])}:{r["line"]}</td>'
-            f'<td><code>{html.escape(r["callback"])}</code></td>'
-            f'<td>{html.escape(r["defined_in"])}</td>'
-            f'<td style="color:{COLORS.get(r["group"], "#000")}">{r["group"]}</td>'
-            f'<td>{r["action"]}</td><td>{html.escape(r["reasons"])}</td>'
-            f'<td class="ev">{ev}</td></tr>')
-    opts = "".join(f'<option value="{x}">{x} ({g.get(x, 0)})</option>' for x in GROUPS)
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8">
-<title>dmaengine client callbacks in Linux {k.release}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; }}
-table {{ border-collapse: collapse; font-size: 13px; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }}
-th {{ background: #eee; cursor: pointer; }}
-td.ev {{ font-size: 11px; color: #444; }}
-</style></head><body>
-<h1>dmaengine client callbacks in Linux {html.escape(k.release)}</h1>
-<p>{len(cbs)} callbacks in {len({c.sites[0].file for c in cbs})} files.
-Actions: {", ".join(f"{x} {a.get(x, 0)}" for x in ACTIONS)}.
-Unparsed functions: {len(extra['unparsed_functions'])};
-unparsed assignment sites: {len(extra['unparsed_sites'])};
-spatch timeouts: {len(extra['timeouts'])}.
-See summary.md for the details.</p>
-{svg}
-<p>Show group: <select id="grp" onchange="filter()"><option value="">all</option>{opts}</select>
-Search: <input id="q" oninput="filter()" size="30"></p>
-<table id="t"><thead><tr><th>assigned at</th><th>callback</th><th>defined in</th>
-<th>group</th><th>action</th><th>reasons</th><th>evidence</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table>
-<script>
-function filter() {{
-  var g = document.getElementById('grp').value;
-  var q = document.getElementById('q').value.toLowerCase();
-  var rows = document.querySelectorAll('#t tbody tr');
-  for (var i = 0; i < rows.length; i++) {{
-    var r = rows[i];
-    var ok = (!g || r.className === 'g-' + g) &&
-             (!q || r.textContent.toLowerCase().indexOf(q) >= 0);
-    r.style.display = ok ? '' : 'none';
-  }}
-}}
-</script>
-</body></html>
-"""

@@ -30,10 +30,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from . import commitmsg, formats, worktree
+from . import commitmsg, dashboard, formats, worktree
 from .kernel import Kernel
 from .vocab import subsystem
-from .util import PROJECT, die, info
+from .util import die, info, reports_dir
 
 WHAT = {
     "completion": "replace a callback that only completes a completion by a descriptor "
@@ -149,7 +149,7 @@ def format_series(wt: Path, out: Path, since: str, tip: str, base: str,
 def run(k: Kernel, out_root: Path | None = None, max_per_series: int = 15,
         signoff: str | None = None, reproducible: bool = False) -> int:
     t0 = time.monotonic()
-    out_root = out_root or PROJECT / "reports"
+    out_root = reports_dir(out_root)
     rdir = out_root / k.release
     conv = formats.load(rdir / "convert.json", "convert")
     ver = formats.load(rdir / "verify.json", "verify")
@@ -172,8 +172,12 @@ def run(k: Kernel, out_root: Path | None = None, max_per_series: int = 15,
     if series_dir.exists():
         shutil.rmtree(series_dir)
     series_dir.mkdir(parents=True)
-    index = _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signoff)
+    index, doc = _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series,
+                      signoff)
     (series_dir / "index.md").write_text(index)
+    formats.write(rdir / "series.json", "series", {"kernel": k.release, "base_commit": k.head,
+                                                   "branch": conv["branch"], "series": doc})
+    dashboard.write(rdir, k.path)
     info(f"series: {series_dir} ({time.monotonic() - t0:.1f}s)")
     return 0
 
@@ -199,9 +203,11 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
         "The client conversions follow as separate series per subsystem; they were "
         "generated with Coccinelle by dmacb and compile-tested and checked per driver.")
     api_dir = series_dir / "00-dmaengine"
-    format_series(wt, api_dir, k.head, api_tip, k.head,
-                  "dmaengine: per-descriptor callback contexts and descriptor completions",
-                  blurb, api_to, cover_date(wt, api_tip))
+    got = format_series(wt, api_dir, k.head, api_tip, k.head,
+                        "dmaengine: per-descriptor callback contexts and descriptor completions",
+                        blurb, api_to, cover_date(wt, api_tip))
+    doc = [{"label": "00-dmaengine", "to": api_to, "patches": [
+        {"file": p.name, "commit": c} for p, c in zip(got[1:], conv["api_commits"])]}]
 
     # 2. per subsystem
     passing = [d for d in ver["drivers"] if d["verdict"] == "pass"]
@@ -254,8 +260,11 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
                 "checker of the hardirq contract and of the completions.")
             blurb += "\n\nThe callbacks, with the group the audit put them in:\n\n" + \
                 "\n".join(table)
-            format_series(wt, series_dir / label, api_tip, tip, k.head, subj, blurb, to,
-                          cover_date(wt, tip))
+            got = format_series(wt, series_dir / label, api_tip, tip, k.head, subj, blurb,
+                                to, cover_date(wt, tip))
+            doc.append({"label": label, "to": to, "patches": [
+                {"file": p.name, "commit": d["commit"], "subject": d["subject"]}
+                for p, d in zip(got[1:], part)]})
             rows.append(f"| {label} | {len(part)} | {', '.join(to[:3])} |")
     rows += ["", f"Subject prefixes: {prefix_sources.get('history', 0)} from the files' git "
              f"history, {prefix_sources.get('table', 0)} from dmacb's per-directory table "
@@ -266,4 +275,4 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
         for d in left_out:
             why = "; ".join(d["reasons"] + d.get("untested", [])).replace("|", "/")
             rows.append(f"| {', '.join(d['files'])} | {d['verdict']} | {why} |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n", doc

@@ -33,6 +33,19 @@ def cache_dir() -> Path:
     return p
 
 
+def reports_dir(out: Path | str | None = None) -> Path:
+    """Where a run writes its reports: --out, else DMACB_OUT, else
+    $XDG_DATA_HOME/dmacb/reports (~/.local/share/dmacb/reports): outside
+    the checkout, whose reports/ holds the references that only 'make
+    check-reports' writes."""
+    if out:
+        return Path(out).expanduser().resolve()
+    if os.environ.get("DMACB_OUT"):
+        return Path(os.environ["DMACB_OUT"]).expanduser().resolve()
+    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(base) / "dmacb" / "reports"
+
+
 def file_digest(paths: list[Path]) -> str:
     """Hash of tool inputs (SmPL, knowledge base, code): part of cache keys."""
     h = hashlib.sha1()

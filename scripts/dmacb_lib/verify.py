@@ -25,9 +25,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import checker, convert, csource, formats, kbuild, rewrite, worktree
+from . import checker, convert, csource, dashboard, formats, kbuild, rewrite, worktree
 from .kernel import Kernel
-from .util import PROJECT, Progress, cache_dir, die, file_digest, info
+from .util import Progress, cache_dir, die, file_digest, info, reports_dir
 
 
 def load_convert(k: Kernel, out_root: Path) -> dict:
@@ -305,7 +305,7 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
         allow_untested: bool = False, llvm: bool = False) -> int:
     t0 = time.monotonic()
     kbuild.use_llvm(llvm)
-    out_root = out_root or PROJECT / "reports"
+    out_root = reports_dir(out_root)
     doc = load_convert(k, out_root)
     doc["_out"] = str(out_root / k.release)
     wt = branch_worktree(k, doc)
@@ -388,6 +388,7 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
               "toolchain": "llvm" if llvm else "gcc",
               "drivers": drivers}
     write_reports(out_root / k.release, report, timings, total, reused)
+    dashboard.write(out_root / k.release, k.path)
     n = {v: sum(1 for d in drivers if d["verdict"] == v)
          for v in ("pass", "fail", "not-compile-tested")}
     info(f"verify: {n['pass']} pass, {n['fail']} fail, {n['not-compile-tested']} not "
