@@ -7,21 +7,27 @@
 #   make convert               branch dmacb/<release> with one commit per driver
 #   make verify                compile-test and check every converted driver
 #   make verify LLVM=1         ... compile-testing with clang
-#   make series                all of it, fresh machine to reports/<release>/series/
+#   make series                all of it: audit, convert, verify, parity, series
+#                              (reports in ~/.local/share/dmacb/reports/<release>/, or OUT=)
 #   make check                 the test suite (fixtures; no kernel tree needed)
+#   make check-reports         regenerate the committed references in reports/ and diff
 
 DMACB   := scripts/dmacb
 KERNEL  ?=
 KVER    ?=
+OUT     ?=
 export KERNEL KVER
+ifneq ($(OUT),)
+export DMACB_OUT := $(OUT)
+endif
 
-.PHONY: all deps kernel-tree audit convert verify series api-check \
+.PHONY: all deps kernel-tree audit convert verify parity series api-check \
 	check check-python check-c check-reports check-real bench bench-verify clean help
 
 all: audit
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	$(DMACB) deps
@@ -41,12 +47,17 @@ convert:
 verify:
 	$(DMACB) verify $(if $(filter 1,$(LLVM)),--llvm)
 
-# The main job from a fresh machine: tree, audit + convert, verify, series.
-# A driver failing verify is left out of the series, not an error here.
+parity:
+	$(DMACB) parity
+
+# The main job from a fresh machine: tree, audit + convert, verify, parity,
+# series.  A driver failing verify is left out of the series, not an error
+# here; the parity of the two contract engines must hold.
 series:
 	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree; fi
 	$(DMACB) convert
 	$(DMACB) verify || [ $$? -eq 1 ]
+	$(DMACB) parity
 	$(DMACB) series
 
 api-check:
@@ -61,7 +72,8 @@ check-python:
 check-c:
 	$(MAKE) -C checker test
 
-# Regenerate the committed reference reports of both Debian trees and diff.
+# Regenerate the committed reference reports of both Debian trees (every
+# stage, reproducible dates) and diff them with the committed ones.
 check-reports:
 	$(DMACB) kernel-tree
 	$(DMACB) kernel-tree --kver 6.1

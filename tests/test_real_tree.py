@@ -16,8 +16,9 @@ from conftest import ROOT, run_dmacb
 
 pytestmark = pytest.mark.real
 
-VIOLATIONS = {"restarts-dma", "bh-lock", "lock-shared", "may-sleep", "softirq-only",
-              "irq-reenable", "unresolved", "unparsed", "unknown-call"}
+VIOLATIONS = {"restarts-dma", "reenters-dma", "bh-lock", "lock-shared", "may-sleep",
+              "softirq-only", "irq-reenable", "lock-held-across-dma", "time-bounded-poll",
+              "unresolved", "unparsed", "unknown-call"}
 ACTION_OF = {"complete-only": {"completion"}, "irq-disabled": {"hardirq"},
              "chained-tasklet": {"hardirq"}, "task-context": {"hardirq", "task"},
              "hardirq-safe": {"hardirq"}, "left-alone": {"none"}}
@@ -27,10 +28,22 @@ HAND_CHECKED: dict[tuple[str, str], tuple[str, str, set[str]]] = {
     # only complete()
     ("drivers/spi/spi-imx.c", "spi_imx_dma_rx_callback"): ("complete-only", "completion", set()),
     ("drivers/ata/pata_arasan_cf.c", "dma_callback"): ("complete-only", "completion", set()),
-    # container_of, then everything under spin_lock_irqsave
-    ("drivers/spi/spi-s3c64xx.c", "s3c64xx_spi_dmacb"): ("irq-disabled", "hardirq", set()),
-    # host->lock irqsave around ata_qc_complete (libata completes from hardirq)
-    ("drivers/ata/sata_dwc_460ex.c", "dma_dwc_xfer_done"): ("irq-disabled", "hardirq", set()),
+    # container_of, then everything under spin_lock_irqsave(&sdd->lock); but
+    # s3c64xx_spi_transfer_one() holds sdd->lock across s3c64xx_enable_datapath()
+    # -> s3c64xx_prepare_dma() -> dmaengine_prep_slave_sg() (rule 6)
+    ("drivers/spi/spi-s3c64xx.c", "s3c64xx_spi_dmacb"):
+        ("left-alone", "none", {"lock-held-across-dma"}),
+    # host->lock irqsave around ata_qc_complete; sata_dwc_isr() holds host->lock
+    # across sata_dwc_bmdma_start_by_tag() -> dmaengine_submit() (rule 6)
+    ("drivers/ata/sata_dwc_460ex.c", "dma_dwc_xfer_done"):
+        ("left-alone", "none", {"lock-held-across-dma"}),
+    # the issue's deadlock: qcom_slim_ngd_tx_msg_post() holds tx_buf_lock across
+    # prep, submit and issue_pending; the TX callback takes it (rule 6)
+    ("drivers/slimbus/qcom-ngd-ctrl.c", "qcom_slim_ngd_tx_msg_dma_cb"):
+        ("left-alone", "none", {"lock-held-across-dma"}),
+    # wait_for_tx_idle(): do { ... } while (!time_after(jiffies, timeout)) (rule 7)
+    ("drivers/spi/spi-rockchip.c", "rockchip_spi_dma_txcb"):
+        ("left-alone", "none", {"time-bounded-poll"}),
     # tasklet_schedule / queue_work(system_bh_wq, ...)
     ("drivers/tty/serial/atmel_serial.c", "atmel_complete_rx_dma"):
         ("chained-tasklet", "hardirq", set()),
@@ -92,7 +105,29 @@ def test_every_verdict_is_consistent(real_audit):
         if c["action"] in ("completion", "hardirq"):
             assert not (set(c["reasons"]) & VIOLATIONS), c
         if c["action"] == "task":
-            assert set(c["reasons"]) & VIOLATIONS == {"may-sleep"}, c
+            assert set(c["reasons"]) & VIOLATIONS <= {"may-sleep", "time-bounded-poll"}, c
+            assert "may-sleep" in c["reasons"] and c["latent_bug"], c
+
+
+# (file, callback) -> (shape, flags that must be present): checked by hand
+SHAPES = {
+    ("drivers/spi/spi-s3c64xx.c", "s3c64xx_spi_dmacb"): ("irq-disabled", set()),
+    ("drivers/slimbus/qcom-ngd-ctrl.c", "qcom_slim_ngd_tx_msg_dma_cb"): ("irq-disabled", set()),
+    ("drivers/spi/spi-imx.c", "spi_imx_dma_rx_callback"): ("complete-only", set()),
+    ("drivers/tty/serial/atmel_serial.c", "atmel_complete_rx_dma"): ("chained-tasklet", set()),
+    ("drivers/ntb/test/ntb_perf.c", "perf_dma_copy_callback"): ("complete-only",
+                                                                 {"wakeup-only"}),
+    # dmaengine_tx_status() for the residue, stores, complete()
+    ("drivers/ata/pata_pxa.c", "pxa_ata_dma_irq"): ("complete-only", set()),
+    ("drivers/iio/adc/at91-sama5d2_adc.c", "at91_dma_buffer_done"): ("task-context", set()),
+}
+
+
+@pytest.mark.parametrize("key", sorted(SHAPES), ids=[k[1] for k in sorted(SHAPES)])
+def test_hand_checked_shape(real_audit, key):
+    shape, flags = SHAPES[key]
+    c = next(c for c in real_audit["doc"]["callbacks"] if (c["file"], c["callback"]) == key)
+    assert c["shape"] == shape and flags <= set(c["shape_flags"]), c
 
 
 def test_nothing_is_unresolved(real_audit):
