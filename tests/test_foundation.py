@@ -72,7 +72,7 @@ def test_later_stages_need_the_earlier_ones(tmp_path):
         r = run_dmacb(stage, "--kernel", str(tree), "--out", str(tmp_path / "out"),
                       cache=tmp_path / "c")
         assert r.returncode == 2, r.stderr
-        assert "run 'make convert'" in r.stderr
+        assert "run 'dmacb convert'" in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
     assert subprocess.run(["git", "-C", str(tree), "status", "--porcelain"],
                           capture_output=True, text=True).stdout == ""

@@ -119,17 +119,28 @@ WHY = ("Completion callbacks of dmaengine clients run from a tasklet today, "
        "and tasklets are deprecated.")
 
 
-def message(prefix: str, conv: list[dict]) -> str:
-    """Commit message for one driver; `conv` are its converted callbacks."""
+CONTRACT = ("none of what the hardirq contract forbids: no call that may sleep, no "
+            "bottom-half lock and no lock also taken elsewhere with interrupts enabled, no "
+            "dmaengine call, nothing that needs softirq context, no re-enabling of "
+            "interrupts, no lock that other code of the file holds across dmaengine calls, "
+            "no polling bounded by time")
+
+
+def message(prefix: str, conv: list[dict], delivery: str = "") -> str:
+    """Commit message for one driver; `conv` are its converted callbacks.
+
+    It says what was proved and nothing more: what the audit found in the
+    callbacks (verify's own findings go below the '---' line of the
+    series, not here), and `delivery`, a paragraph on which providers can
+    serve the driver and what they do with the flag or the completion
+    (delivery.py), when that is known."""
     by_action: dict[str, list[dict]] = collections.defaultdict(list)
     for c in conv:
         by_action[c["action"]].append(c)
     if set(by_action) == {"completion"}:
         subject = f"{prefix} use a dmaengine descriptor completion"
     elif set(by_action) == {"hardirq"}:
-        subject = f"{prefix} let the DMA callback run in hardirq context"
-        if len(conv) > 1:
-            subject = f"{prefix} let the DMA callbacks run in hardirq context"
+        subject = f"{prefix} mark the DMA callback{'s' if len(conv) > 1 else ''} hardirq-safe"
     elif set(by_action) == {"task"}:
         subject = f"{prefix} ask for a task-context DMA callback"
     else:
@@ -140,11 +151,10 @@ def message(prefix: str, conv: list[dict]) -> str:
         deleted = [c["callback"] for c in comp if c.get("deleted")]
         kept = [c["callback"] for c in comp if not c.get("deleted")]
         exprs = sorted({e for c in comp for e in c.get("completions", [])})
-        t = (f"{_names([c['callback'] for c in comp])} did nothing but complete() a "
-             f"completion. Let the dmaengine core signal it instead, with "
-             f"dmaengine_desc_set_completion({exprs[0] if len(exprs) == 1 else ''}"
-             f"): the waiter is then woken from where the provider sees the transfer "
-             f"end, in hardirq context where the provider supports it, one hop fewer.")
+        t = (f"{_names([c['callback'] for c in comp])} "
+             f"{'does' if len(comp) == 1 else 'do'} nothing but complete() a completion. "
+             f"Let the dmaengine core signal it instead, with "
+             f"dmaengine_desc_set_completion({exprs[0] if len(exprs) == 1 else ''}).")
         if deleted:
             t += f" {_names(deleted)} {'is' if len(deleted) == 1 else 'are'} no longer used and removed."
         if kept:
@@ -159,22 +169,19 @@ def message(prefix: str, conv: list[dict]) -> str:
         for g, cbs in sorted(groups.items()):
             what = {
                 "irq-disabled": "does all its work with interrupts disabled "
-                                "(spin_lock_irqsave()) and",
-                "chained-tasklet": "only schedules further deferred work and",
-                "task-context": "only queues work and",
-                "hardirq-safe": "",
+                                "(spin_lock_irqsave())",
+                "chained-tasklet": "only schedules further deferred work",
+                "task-context": "only queues work",
             }.get(g, "")
             one = len(cbs) == 1
+            lead = f"{_names(cbs)} {what}. " if what else ""
             paras.append(
-                f"{_names(cbs)} {what} {'neither sleeps' if one else 'neither sleep'}, "
-                f"nor {'takes' if one else 'take'} a lock that is also taken with only "
-                f"bottom halves disabled, nor {'re-enters' if one else 're-enter'} the "
-                f"dmaengine API, nor {'re-enables' if one else 're-enable'} interrupts. "
-                f"Mark {'its descriptor' if one else 'their descriptors'} with "
-                f"DMA_PREP_HARDIRQ_CALLBACK so that the provider may call "
-                f"{'it' if one else 'them'} directly from its interrupt handler "
-                f"instead of deferring to a tasklet. Providers that do not know the "
-                f"flag keep calling {'it' if one else 'them'} as before.")
+                f"{lead}dmacb's audit of {_names(cbs) if not lead else ('it' if one else 'them')}"
+                f" and of the functions of this file {'it calls' if one else 'they call'} "
+                f"finds {CONTRACT}. Mark {'its descriptor' if one else 'their descriptors'} "
+                f"with DMA_PREP_HARDIRQ_CALLBACK, which lets a provider call "
+                f"{'it' if one else 'them'} from hard interrupt context; providers that do "
+                f"not look at the flag keep calling {'it' if one else 'them'} as before.")
     task = by_action.get("task", [])
     if task:
         why = sorted({c["sleeps_in"] for c in task if c.get("sleeps_in")})
@@ -184,12 +191,11 @@ def message(prefix: str, conv: list[dict]) -> str:
             f"{' (' + ', '.join(w + '()' for w in why) + ')' if why else ''}"
             f"{', which is a bug in the tasklet it runs in today' if bug else ''}. "
             f"Mark the descriptor "
-            f"with DMA_PREP_TASK_CALLBACK so that the dmaengine core calls it from a "
-            f"workqueue, in task context, instead of from a tasklet where sleeping is "
-            f"a bug.")
+            f"with DMA_PREP_TASK_CALLBACK so that the dmaengine core calls it in task "
+            f"context.")
+    if delivery:
+        paras.append(delivery)
     scripts = sorted({c["script"] for c in conv})
-    checked = (" The hardirq contract was checked by dmacb's audit of the callback and "
-               "the functions it calls." if hard else "")
     paras.append(f"Generated with dmacb's semantic patch{'es' if len(scripts) > 1 else ''} "
-                 f"{' and '.join(scripts)}.{checked}")
+                 f"{' and '.join(scripts)}.")
     return subject + "\n\n" + "\n\n".join(_para(p) for p in paras) + "\n"
