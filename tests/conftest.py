@@ -34,8 +34,10 @@ def pytest_collection_modifyitems(config, items):
 
 def git_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
+    # a base commit of 2000: a commit dated now by a stage stands out from it
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"}
     subprocess.run(["git", "init", "-q", "-b", "master", str(dst)], check=True)
     subprocess.run(["git", "-C", str(dst), "add", "-A"], check=True, env=env)
     subprocess.run(["git", "-C", str(dst), "commit", "-q", "-m", "base"], check=True, env=env)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
 import re
 import subprocess
@@ -174,6 +175,13 @@ def same_dir_field_stores(k: Kernel, dirs_fields: dict[str, set[str]], known: se
     return sorted(out - known)
 
 
+def _function_at(ext: list[tuple[int, int, str]], line: int) -> str | None:
+    """The function whose text holds line; ext: (start, end, name), sorted
+    (function extents do not overlap)."""
+    i = bisect.bisect_right(ext, (line, 1 << 30, "")) - 1
+    return ext[i][2] if i >= 0 and ext[i][1] >= line else None
+
+
 def gather_sites(files: dict[str, factsmod.FileFacts]):
     """Typed sites, plus what the cross-checks found (unparsed, other structs)."""
     sites: list[Site] = []
@@ -208,10 +216,13 @@ def gather_sites(files: dict[str, factsmod.FileFacts]):
                 not_desc.append({"file": p, "line": line, "expr": r.get("desc") or r.get("type"),
                                  "rhs": r["rhs"]})
         defs = {r["name"] for r in ff.records if r["k"] == "def"}
+        ext = None
         for line, fld, rhs in ff.grep_sites:
             if line in seen_lines or line in any_lines:
                 continue
-            fn = next((n for n, (a, b) in ff.functions.items() if a <= line <= b), None)
+            if ext is None:
+                ext = sorted((a, b, n) for n, (a, b) in ff.functions.items())
+            fn = _function_at(ext, line)
             if fn and fn not in defs:
                 unparsed_sites.append({"file": p, "line": line, "function": fn, "field": fld,
                                        "rhs": rhs})
@@ -224,15 +235,17 @@ def gather_sites(files: dict[str, factsmod.FileFacts]):
 _EXPORT = re.compile(r"EXPORT_SYMBOL(?:_GPL|_NS|_NS_GPL)?\(\s*([A-Za-z_]\w*)\s*[,)]")
 
 
-def exported_entries(idx: Index, file: str, fn: str, exports: set[str]) -> list[str]:
+def exported_entries(idx: Index, file: str, fn: str, exports: set[str],
+                     callers: dict | None = None) -> list[str]:
     """Exported functions of file from which fn is reached (fn itself included).
 
-    exports: the names the file exports (exported_names).
+    exports: the names the file exports (exported_names); callers: the
+    file's callee -> callers map (callers_of), shared by the sites of a file.
     """
-    callers: dict[str, set[str]] = defaultdict(set)
-    for caller, calls in idx.calls[file].items():
-        for c in calls:
-            callers[c["name"]].add(caller)
+    if not exports:
+        return []
+    if callers is None:
+        callers = callers_of(idx, file)
     out, seen, todo = [], set(), [fn]
     while todo:
         f = todo.pop()
@@ -243,6 +256,14 @@ def exported_entries(idx: Index, file: str, fn: str, exports: set[str]) -> list[
             out.append(f)
         todo.extend(callers.get(f, ()))
     return sorted(out)
+
+
+def callers_of(idx: Index, file: str) -> dict[str, set[str]]:
+    callers: dict[str, set[str]] = defaultdict(set)
+    for caller, calls in idx.calls[file].items():
+        for c in calls:
+            callers[c["name"]].add(caller)
+    return callers
 
 
 def exported_names(text: str) -> set[str]:
@@ -256,12 +277,15 @@ def entry_points(k: Kernel, idx: Index, cbs: list[Callback]) -> dict[str, list[C
     callbacks of each (see shared_users)."""
     exported: dict[str, list[Callback]] = defaultdict(list)
     exports: dict[str, set[str]] = {}
+    callers: dict[str, dict] = {}
     for cb in cbs:
         for s in cb.sites:
             if s.file not in exports:
                 exports[s.file] = exported_names((k.path / s.file).read_text(errors="replace"))
-            for e in exported_entries(idx, s.file, s.fn, exports[s.file]):
-                if cb not in exported[e]:
+            if exports[s.file] and s.file not in callers:
+                callers[s.file] = callers_of(idx, s.file)
+            for e in exported_entries(idx, s.file, s.fn, exports[s.file], callers.get(s.file)):
+                if not any(x is cb for x in exported[e]):
                     exported[e].append(cb)
     return exported
 
