@@ -196,6 +196,7 @@ table { border-collapse: collapse; font-size: 12px; }
 td, th { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }
 th { background: #eee; }
 tr.cb { cursor: pointer; }
+td.f { word-break: break-all; max-width: 16em; font-size: 11px; }
 tr.detail td { background: #fafafa; }
 pre { font-size: 11px; max-height: 30em; overflow: auto; background: #f4f4f4; padding: 6px; }
 .key { display: inline-block; width: 10px; height: 10px; margin: 0 3px 0 10px; }
@@ -276,8 +277,8 @@ D.rows.forEach(function (r, i) {
   var tr = document.createElement('tr');
   tr.className = 'cb';
   tr.dataset.i = i;
-  tr.innerHTML = '<td>' + src(r.file, r.line) + '</td><td><code>' + esc(r.callback) +
-    '</code></td><td>' + esc(r.defined_in) + '</td><td>' + esc(r.shape) +
+  tr.innerHTML = '<td class="f">' + src(r.file, r.line) + '</td><td><code>' + esc(r.callback) +
+    '</code></td><td class="f">' + esc(r.defined_in) + '</td><td>' + esc(r.shape) +
     (r.flags.length ? '<br><span class="muted">' + esc(r.flags.join(', ')) + '</span>' : '') +
     '</td><td>' + esc(r.group) + '</td><td>' + esc(r.action) + '</td><td>' +
     esc(r.reasons.join(', ')) + '</td><td>' + (r.providers ? esc((r.providers.providers || ['any']).join(', ')) : '') +
