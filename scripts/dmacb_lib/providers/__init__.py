@@ -324,6 +324,7 @@ def join(k: Kernel, res: Result, doc: dict) -> tuple[list[dict], dict[str, Serve
             b = bare_completion(res, pid, cyclic)
             rows.append({"provider": p["name"], "delivery": p["delivery"]["method"],
                          "completes_from": p["delivery"]["completes_from"],
+                         "delivers_from": p["delivery"]["delivers_from"],
                          "flag": p["prep_flags"]["value"], "completion": b["value"]})
         out.append({
             "file": c.get("file"), "callback": c.get("callback"),

@@ -124,15 +124,14 @@ def analyse(prog: Program) -> dict:
     else:
         method = "unknown"
     # where descriptors are completed: the contexts of the completing calls
-    # (virt-dma) or of dma_cookie_complete() and the deliveries (others)
-    completes = Counter()
-    sites = vchan if vchan else complete_sites + deliver_sites
-    for s in sites:
-        kinds = {c["context"] for c in s["contexts"]}
-        for k in kinds:
-            completes[_label(k, s)] += 1
-        if not kinds:
-            completes["unknown"] += 1
+    # (vchan_cookie_complete(), dma_cookie_complete(); the deliveries when
+    # there is none); where notifications are delivered: the vchan tasklet
+    # for virt-dma, else the contexts of the delivering calls
+    completes = _contexts(complete_sites or deliver_sites)
+    if vchan:
+        delivers = {"tasklet"}
+    else:
+        delivers = _contexts(deliver_sites)
     out = {
         "method": method,
         "other_methods": sorted(m for m in methods if m != method and method != "virt-dma"),
@@ -140,11 +139,16 @@ def analyse(prog: Program) -> dict:
             f"{r.fn.name}() ({r.file}:{r.line})" for r in replaced)) if replaced and vchan
         else ("virt-dma.c vchan_complete()" if vchan else ""),
         "completes_from": sorted(completes),
+        "delivers_from": sorted(delivers),
         "complete_sites": complete_sites,
         "deliver_sites": deliver_sites,
     }
     return out
 
 
-def _label(kind: str, site: dict) -> str:
-    return kind
+def _contexts(sites: list[dict]) -> set[str]:
+    out = set()
+    for s in sites:
+        kinds = {c["context"] for c in s["contexts"]}
+        out |= kinds or {"unknown"}
+    return out

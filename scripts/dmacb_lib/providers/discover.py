@@ -311,12 +311,15 @@ def _external_glue(k: Kernel, provs: list[Provider], exported_by: dict[str, set[
                 prov = byid[pid]
                 if os.path.dirname(path) == os.path.dirname(pid):
                     continue            # the directory's own files: _glue decided
-                if "filter" in name and not re.match(r"\s*\(", code[m.end():]):
-                    # named, not called: a filter handed to dma_request_channel()
+                if "filter" in name:
+                    # a filter handed to dma_request_channel() (or its prototype)
                     users = prov.filter_users.setdefault(path, [])
                     if name not in users:
                         users.append(name)
                     continue
+                if re.match(r"\s*(extern\s+)?[A-Za-z_][\w\s*]*\b" + re.escape(name) +
+                            r"\s*\([^;]*\)\s*;\s*$", code) and "=" not in code:
+                    continue            # a prototype, not a call
                 if path not in prov.roles:
                     prov.files.append(path)
                     prov.roles[path] = "external-glue"

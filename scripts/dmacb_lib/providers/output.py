@@ -13,7 +13,7 @@ from .. import formats, vocab
 from ..kernel import Kernel
 
 CSV_COLUMNS = ("provider", "registers_in", "files", "delivery", "other_delivery",
-               "completes_from", "uses_virt_dma", "prep_flags", "prep_flags_per_prep",
+               "completes_from", "delivers_from", "uses_virt_dma", "prep_flags", "prep_flags_per_prep",
                "recycles", "bare_completion", "bare_completion_noncyclic", "bare_evidence",
                "tasklets", "tasklet_kinds", "capabilities", "lookup", "kconfig_platforms",
                "clients", "unparsed_functions", "type_gaps")
@@ -27,6 +27,7 @@ def counts(res) -> dict:
         "delivery": _count(p["delivery"]["method"] for p in ps),
         "uses_virt_dma": sum(1 for p in ps if p["uses_virt_dma"]),
         "completes_from": _count(c for p in ps for c in p["delivery"]["completes_from"]),
+        "delivers_from": _count(c for p in ps for c in p["delivery"]["delivers_from"]),
         "prep_flags": _count(p["prep_flags"]["value"] for p in ps),
         "recycles": _count(p["recycles"]["value"] for p in ps),
         "recycles_without_virt_dma_delivery": _count(
@@ -75,7 +76,8 @@ def _row(p: dict) -> list:
     d = p["delivery"]
     b = p["bare_completion"]
     return [p["name"], p["id"], len(p["files"]), d["method"], " ".join(d["other_methods"]),
-            " ".join(d["completes_from"]), "yes" if p["uses_virt_dma"] else "no",
+            " ".join(d["completes_from"]), " ".join(d["delivers_from"]),
+            "yes" if p["uses_virt_dma"] else "no",
             p["prep_flags"]["value"],
             " ".join(f"{x['field'][len('device_prep_'):]}:{x['function']}={x['verdict']}"
                      for x in p["prep_flags"]["preps"]),
@@ -107,6 +109,7 @@ def _markdown(doc: dict, res) -> str:
            "| | |", "|---|---|",
            f"| delivery | {_table(c['delivery'], vocab.DELIVERY)} |",
            f"| completes descriptors from | {_table(c['completes_from'], vocab.CONTEXTS)} |",
+           f"| delivers notifications from | {_table(c['delivers_from'], vocab.CONTEXTS)} |",
            f"| prep flags in tx->flags | {_table(c['prep_flags'], vocab.PREP_FLAGS)} |",
            f"| recycles descriptors without init | {_table(c['recycles'], vocab.RECYCLES)} |",
            f"| ... of those not delivering through virt-dma | "
@@ -118,9 +121,9 @@ def _markdown(doc: dict, res) -> str:
            f"| functions spatch could not parse | {c['unparsed_functions']} |",
            f"| descriptor uses typed from the text | {c['type_gaps']} |", "",
            "## Providers", "",
-           "| provider | delivery | completes from | prep flags | recycles | bare completion "
-           "| tasklets | clients |",
-           "|---|---|---|---|---|---|---|---:|"]
+           "| provider | delivery | completes from | delivers from | prep flags | recycles "
+           "| bare completion | tasklets | clients |",
+           "|---|---|---|---|---|---|---|---|---:|"]
     for p in doc["providers"]:
         d = p["delivery"]
         b = p["bare_completion"]
@@ -128,7 +131,8 @@ def _markdown(doc: dict, res) -> str:
                              if b["value_noncyclic"] != b["value"] else "")
         out.append(f"| {p['name']} | {d['method']}"
                    f"{' (+' + ', '.join(d['other_methods']) + ')' if d['other_methods'] else ''}"
-                   f" | {', '.join(d['completes_from'])} | {p['prep_flags']['value']} | "
+                   f" | {', '.join(d['completes_from'])} | {', '.join(d['delivers_from'])} | "
+                   f"{p['prep_flags']['value']} | "
                    f"{p['recycles']['value']} | {bare} | "
                    f"{', '.join(t['function'] + ' (' + t['kind'] + ')' for t in p['tasklets'])}"
                    f" | {len(p.get('clients', []))} |")
