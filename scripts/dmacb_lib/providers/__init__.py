@@ -72,7 +72,8 @@ from . import kconfig as kcmod
 from . import serve as servemod
 from .serve import ServeInfo
 
-__all__ = ["Result", "ServeInfo", "audit", "serving", "bare_completion", "completion_ok", "run"]
+__all__ = ["Result", "ServeInfo", "audit", "serving", "bare_completion", "completion_ok", "files",
+           "run"]
 
 
 def tool_digest() -> str:
@@ -183,6 +184,13 @@ def _audit(k: Kernel, jobs: int, use_cache: bool, quiet: bool,
     return res
 
 
+def files(k: Kernel) -> list[str]:
+    """The files the provider facts pass runs spatch on (for the benchmark's
+    floor): every provider's files."""
+    provs, _ = discover.families(k, discover.registering_files(k))
+    return sorted({f for p in provs for f in p.files})
+
+
 def _make_server(k: Kernel, provs, texts, f_kdefs, f_dt, clients):
     server = servemod.Server(k, provs, texts, kcmod.Kconfig(k, f_kdefs.result()),
                              dt=f_dt.result())
@@ -218,7 +226,7 @@ def analyse(k: Kernel, prov: discover.Provider, prog: graph.Program,
         "recycles": recycle.analyse(prog),
         "bare_completion": baremod.analyse(prog, deliv),
         "tasklets": tasklets.analyse(prog),
-        "registrations_of_contexts": prog.registrations,
+        "context_registrations": prog.registrations,
         "unparsed_functions": [{"file": f.file, "function": f.name, "line": f.line}
                                for f in prog.unparsed],
         "type_gaps": prog.type_gaps,

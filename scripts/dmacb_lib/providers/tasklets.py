@@ -17,7 +17,8 @@ reaches in the provider (each with the chain to the call that decided):
   scheduling tasklet calls k3_dma_start_txd());
 - error-recovery: the tasklet, or a function it calls directly, is named
   for an error, reset, abort, fault or timeout and writes a register
-  (xilinx_dpdma_chan_err_task, pl330's reset).
+  (xilinx_dpdma_chan_err_task), or the tasklet writes registers and its
+  body names such a thing (pl330_dotask: dmac_tbd.reset_chan).
 
 Kind (vocab.TASKLET_KINDS): delivery-only (delivery, with completion or
 cleanup at most), mixed (delivery and starting the next transfer or
@@ -33,7 +34,10 @@ from . import kapi
 from .delivery import direct_calls
 from .graph import Fn, Program, chain_json
 
-_ERR = re.compile(r"(^|_)(err\w*|reset|abort|fault|timeout|recover\w*|dotask)(_|$)", re.I)
+_ERR = re.compile(r"(^|_)(err\w*|reset|abort|fault|timeout|recover\w*)(_|$)", re.I)
+# in the tasklet's body: a name of several words with one of them (a bare
+# 'err' or 'ret' is a return code, not error handling)
+_ERR_WORD = re.compile(r"\b[A-Za-z]\w*_\w+\b")
 _START = re.compile(r"start|issue|xfer|launch|kick|exec|next|trigger|resume|program", re.I)
 
 
@@ -113,6 +117,13 @@ def analyse(prog: Program) -> list[dict]:
                     roles["error-recovery"] = f"{f.file}:{f.line} {f.name}()" + \
                         ("" if f is t else f" called by {t.name}()")
                     break
+            if "error-recovery" not in roles and _writes(prog, writes_memo, t):
+                body = prog.texts[t.file].src.functions.get(t.name)
+                words = sorted({w for w in _ERR_WORD.findall(body.body if body else "")
+                                if _ERR.search(w)})
+                if words:
+                    roles["error-recovery"] = f"{t.where()} {t.name}() handles " + \
+                        ", ".join(words[:4])
             order = ("callback-delivery", "completion", "descriptor-cleanup",
                      "starts-next-transfer", "error-recovery")
             names = [x for x in order if x in roles]
