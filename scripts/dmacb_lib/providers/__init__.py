@@ -150,19 +150,29 @@ def _audit(k: Kernel, jobs: int, use_cache: bool, quiet: bool,
         f_kdefs = bg.submit(kcmod.kconfig_defs, k)
         f_dt = bg.submit(servemod.devicetree, k)
         headers = f_headers.result()
-        sp = pfacts.spatch(jobs, pfacts.options(k, headers))
-        provs, texts = discover.families(k, f_regs.result())
-        files = sorted({f for p in provs for f in p.files})
+        opts = pfacts.options(k, headers)
+        sp = pfacts.spatch(jobs, opts)
+        # the providers' own directories first: spatch gets those files while
+        # the whole-tree grep for the external glue runs
+        provs, texts = discover.families(k, f_regs.result(), external=False)
+        first = sorted({f for p in provs for f in p.files})
+        f_ext = bg.submit(discover.external, k, provs, texts)
         timings["discover"] = time.monotonic() - t0
+        f_first = bg.submit(pfacts.collect, k, first, jobs, use_cache, headers,
+                            _done(pfacts.text_facts(texts, first)), sp, quiet)
+        sp = None
+        later = f_ext.result()
+        files = sorted(set(first) | set(later))
         if not quiet:
             info(f"providers: {len(provs)} providers in {len(files)} files")
         missing = [f for f in files if f not in texts]
         texts.update(discover._read_texts(k, missing))
-        tf = bg.submit(factsmod.read_text_facts, k, files)
         # who may serve the clients needs no facts: worked out meanwhile
         f_server = bg.submit(_make_server, k, provs, texts, f_kdefs, f_dt, clients)
-        ff = pfacts.collect(k, files, jobs, use_cache, headers, texts=tf, sp=sp, quiet=quiet)
-        sp = None
+        ff = dict(pfacts.collect(k, later, jobs, use_cache, headers,
+                                 _done(pfacts.text_facts(texts, later)), quiet=True)
+                  if later else {})
+        ff.update(f_first.result())
         timings["facts"] = time.monotonic() - t0
         extra = [_read(k, "drivers/dma/virt-dma.h")] + [_read(k, h) for h in headers]
         positions = prepflags.flags_positions(_read(k, "include/linux/dmaengine.h"))
@@ -189,6 +199,14 @@ def files(k: Kernel) -> list[str]:
     floor): every provider's files."""
     provs, _ = discover.families(k, discover.registering_files(k))
     return sorted({f for p in provs for f in p.files})
+
+
+def _done(value):
+    """value as a finished Future (facts.collect's texts argument)."""
+    from concurrent.futures import Future
+    f: Future = Future()
+    f.set_result(value)
+    return f
 
 
 def _make_server(k: Kernel, provs, texts, f_kdefs, f_dt, clients):

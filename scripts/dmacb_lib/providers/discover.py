@@ -129,9 +129,12 @@ def _read_texts(k: Kernel, paths: list[str]) -> dict[str, source.Text]:
     return out
 
 
-def families(k: Kernel, regs: list[str], jobs: int = 2) -> tuple[list[Provider], dict]:
+def families(k: Kernel, regs: list[str], jobs: int = 2,
+             external: bool = True) -> tuple[list[Provider], dict]:
     """The providers of the registering files, and the texts read (path ->
-    source.Text, to share with the analysis)."""
+    source.Text, to share with the analysis).  external=False leaves the
+    files outside the providers' directories to external() (a whole-tree
+    grep: the caller may start spatch on the rest meanwhile)."""
     dirs = sorted({os.path.dirname(p) for p in regs})
     all_paths = sorted({p for d in dirs for p in _dir_files(k, d)} | set(regs))
     texts = _read_texts(k, all_paths)
@@ -139,7 +142,7 @@ def families(k: Kernel, regs: list[str], jobs: int = 2) -> tuple[list[Provider],
               for d in dirs}
     regset = set(regs)
     provs = []
-    external: dict[str, set[str]] = {}      # exported name -> provider ids
+    ext_names: dict[str, set[str]] = {}     # exported name -> provider ids
     for p in regs:
         d = os.path.dirname(p)
         idx = by_dir[d]
@@ -162,10 +165,28 @@ def families(k: Kernel, regs: list[str], jobs: int = 2) -> tuple[list[Provider],
         _glue(idx, prov, regset, own)
         provs.append(prov)
         for name in _external_names(idx, prov):
-            external.setdefault(name, set()).add(p)
-    _external_glue(k, provs, external, regset)
+            ext_names.setdefault(name, set()).add(p)
     _headers(k, provs, texts)
+    if external:
+        globals()["external"](k, provs, texts, ext_names, regset)
+    else:
+        for p in provs:
+            p._external = (ext_names, regset)
     return provs, texts
+
+
+def external(k: Kernel, provs: list[Provider], texts: dict, ext_names: dict | None = None,
+             regset: set[str] | None = None) -> list[str]:
+    """Add the external glue and the filter users of every provider (one
+    whole-tree grep); returns the files added."""
+    if ext_names is None:
+        ext_names, regset = provs[0]._external if provs else ({}, set())
+    before = {f for p in provs for f in p.files}
+    _external_glue(k, provs, ext_names, regset)
+    _headers(k, provs, texts)
+    for p in provs:
+        p.__dict__.pop("_external", None)
+    return sorted({f for p in provs for f in p.files} - before)
 
 
 def _headers(k: Kernel, provs: list[Provider], texts: dict[str, source.Text]) -> None:
@@ -285,6 +306,18 @@ def _glue(idx: _Index, prov: Provider, regset: set[str], own: list[str]) -> None
         frontier = new
 
 
+_PROTO_HEAD = re.compile(r"^\s*((static|extern|inline|__always_inline)\s+)*"
+                         r"((const|unsigned|signed|struct|enum|union)\s+)*[A-Za-z_]\w*[\s*]+$")
+
+
+def _prototype(code: str, start: int, end: int) -> bool:
+    """Is the name at start..end declared (a prototype), not called?"""
+    head = code[:start]
+    if re.match(r"\s*(return|else|case|goto|do)\b", head) or not _PROTO_HEAD.match(head):
+        return False
+    return bool(re.match(r"\s*\([^;]*\)\s*;\s*$", code[end:]))
+
+
 def _external_glue(k: Kernel, provs: list[Provider], exported_by: dict[str, set[str]],
                    regset: set[str]) -> None:
     """Files outside a provider's directory calling (or naming: a filter
@@ -317,8 +350,7 @@ def _external_glue(k: Kernel, provs: list[Provider], exported_by: dict[str, set[
                     if name not in users:
                         users.append(name)
                     continue
-                if re.match(r"\s*(extern\s+)?[A-Za-z_][\w\s*]*\b" + re.escape(name) +
-                            r"\s*\([^;]*\)\s*;\s*$", code) and "=" not in code:
+                if _prototype(code, m.start(), m.end()):
                     continue            # a prototype, not a call
                 if path not in prov.roles:
                     prov.files.append(path)

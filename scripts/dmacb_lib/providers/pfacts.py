@@ -82,3 +82,18 @@ def uncached(k: Kernel, paths: list[str], use_cache: bool, headers: list[str]) -
     return factsmod.uncached(k, paths, use_cache, COCCI, options(k, headers), salt(k, headers))
 
 
+def text_facts(texts: dict, paths: list[str]) -> dict[str, factsmod.FileFacts]:
+    """The text half of the facts (facts.read_text_facts) from the texts the
+    providers audit has read already (no second csource parse)."""
+    from .. import csource
+    out = {}
+    for p in paths:
+        t = texts.get(p)
+        if t is None:
+            continue
+        src = t.src
+        out[p] = factsmod.FileFacts(
+            path=p, blob="", functions={n: [f.line, f.end] for n, f in src.functions.items()},
+            macros=src.macros, inits=[list(x) for x in csource.initialiser_stores(src.text)],
+            grep_sites=[list(x) for x in csource.site_lines(src.text)])
+    return out

@@ -19,6 +19,9 @@ Per client file, the most specific evidence wins (its basis, vocab.SERVE_BASIS):
   dma_request_channel());
 - any: nothing narrows it (no platform dependency, no table): every
   provider with a matching capability.
+Whatever the basis, a client that includes one of a provider's own public
+headers (<linux/dma/...>, <linux/platform_data/dma-...>: its platform
+data or its API) gets that provider added.
 In every basis but probe, a client that asks for its channels by name only
 (dma_request_chan() and friends) is not served by a provider that can only
 be found by a capability mask or a filter (no of_dma_controller_register(),
@@ -75,6 +78,13 @@ _LOOKUP = (("devicetree", re.compile(r"\b(devm_)?of_dma_(controller|router)_regi
 _PCI = re.compile(r"\bstruct\s+pci_device_id\b|\bPCI_DEVICE\s*\(|\bPCI_VDEVICE\s*\(")
 
 
+# A provider's own public headers: what a client includes to hand it
+# platform data or to call its API (<linux/dma/imx-dma.h>,
+# <linux/platform_data/dma-dw.h>, <linux/shdma-base.h>).
+_OWN_HEADER = re.compile(r"^(linux/dma/|linux/platform_data/dma-|linux/shdma-base\.h$|"
+                         r"linux/sh_dma\.h$|linux/dma/)")
+
+
 @dataclass
 class ProviderSide:
     id: str
@@ -83,6 +93,7 @@ class ProviderSide:
     compatibles: set[str]
     acpi: bool
     lookup: set[str] = field(default_factory=set)   # devicetree, acpi, slave-map
+    headers: set[str] = field(default_factory=set)  # its public headers
 
 
 @dataclass
@@ -108,7 +119,7 @@ def provider_side(k: Kernel, prov: Provider, texts: dict, kcfg: kc.Kconfig) -> P
     cons = []
     for s in syms:
         cons += kcfg.symbol_constraint(s)
-    caps, compats, acpi, lookup = set(), set(), False, set()
+    caps, compats, acpi, lookup, headers = set(), set(), False, set(), set()
     for f in prov.files:
         if prov.roles[f] == "external-glue":
             continue
@@ -120,7 +131,9 @@ def provider_side(k: Kernel, prov: Provider, texts: dict, kcfg: kc.Kconfig) -> P
         compats |= compatibles(raw)
         acpi = acpi or bool(_ACPI.search(t.text)) or "acpi_dma_controller_register" in t.text
         lookup |= {name for name, pat in _LOOKUP if pat.search(t.text)}
-    return ProviderSide(prov.id, cons, caps, compats, acpi, lookup)
+        if prov.roles[f] != "header":
+            headers |= {h for h in t.includes if _OWN_HEADER.match(h)}
+    return ProviderSide(prov.id, cons, caps, compats, acpi, lookup, headers)
 
 
 _RAW: dict[str, str] = {}
@@ -204,7 +217,9 @@ class Server:
                           "compats": compatibles(raw), "want": client_wants(raw),
                           "acpi": bool(_ACPI.search(raw)), "pci": bool(_PCI.search(raw)),
                           "by_name": bool(_BY_NAME.search(raw)),
-                          "by_mask": bool(_BY_MASK.search(raw))}
+                          "by_mask": bool(_BY_MASK.search(raw)),
+                          "includes": set(re.findall(r'^[ \t]*#[ \t]*include[ \t]*<([^>]+)>',
+                                                     raw, re.M))}
         dtres = self._devicetree(clients) if self.dt else {}
         out = {}
         for f, c in clients.items():
@@ -229,6 +244,17 @@ class Server:
         return sorted(ok), why
 
     def _one(self, f: str, c: dict, dtr: dict | None) -> ServeInfo:
+        si = self._one_basis(f, c, dtr)
+        # platform data: a client that includes a provider's own header (its
+        # platform data, its API) may be served by it, whatever else says
+        for pid, side in self.side.items():
+            hit = sorted(side.headers & c["includes"])
+            if hit and pid not in si.providers:
+                si.providers = sorted(set(si.providers) | {pid})
+                si.reasons.append(f"includes <{hit[0]}> of {self.provs[pid].name}: added")
+        return si
+
+    def _one_basis(self, f: str, c: dict, dtr: dict | None) -> ServeInfo:
         # probe / filter: the client names the provider itself
         exact, reasons = set(), []
         for pid, p in self.provs.items():
