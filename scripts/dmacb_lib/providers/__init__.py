@@ -67,7 +67,7 @@ from ..kernel import Kernel
 from ..util import PROJECT, cache_dir, file_digest, info
 from . import bare as baremod
 from . import delivery as deliverymod
-from . import discover, graph, kapi, output, pfacts, prepflags, recycle, source, tasklets
+from . import discover, graph, kapi, output, pfacts, prepflags, recycle, tasklets
 from . import kconfig as kcmod
 from . import serve as servemod
 from .serve import ServeInfo
@@ -326,7 +326,7 @@ def join(k: Kernel, res: Result, doc: dict) -> tuple[list[dict], dict[str, Serve
     cbs = doc.get("callbacks", [])
     files = _client_files(doc)
     si = serving(k, files, res) if files else {}
-    srcs: dict[str, source.Text] = {}
+    cyc: dict[str, bool] = {}
     out = []
     for c in cbs:
         sites = c.get("sites") or [{"file": c["file"], "function": ""}]
@@ -339,11 +339,10 @@ def join(k: Kernel, res: Result, doc: dict) -> tuple[list[dict], dict[str, Serve
                 continue
             provs |= set(si[f].providers)
             bases.add(si[f].basis)
-            if f not in srcs:
-                srcs[f] = source.read(f, _read(k, f))
-            fn = srcs[f].src.functions.get(s.get("function") or "")
-            body = fn.body if fn else ""
-            cyclic = cyclic or bool(_CYCLIC.search(body))
+            # (the file, not the function: a helper may prep for it)
+            if f not in cyc:
+                cyc[f] = bool(_CYCLIC.search(_read(k, f)))
+            cyclic = cyclic or cyc[f]
         rows = []
         for pid in sorted(provs):
             p = res.providers[pid]

@@ -58,6 +58,7 @@ class _Flow:
         self.prog = prog
         self.positions = positions
         self.memo: dict = {}
+        self.assigns: dict = {}
 
     def sinks(self, fn: Fn, carriers: dict[str, str], depth: int, path: list[str]) -> list[dict]:
         key = (fn.key, tuple(sorted(carriers.items())), depth == 0)
@@ -74,13 +75,16 @@ class _Flow:
         carriers = dict(carriers)
         params = set(p for p in fn.params if p)
         # locals (and fields of local structs) assigned a carrier
+        if fn.key not in self.assigns:
+            self.assigns[fn.key] = [
+                (re.sub(r"\s+", "", m.group(1)).replace("->", "."), m.group(3))
+                for m in _ASSIGN.finditer(f.body)]
         for _ in range(2):
-            for m in re.finditer(r"(?<![\w>.])([A-Za-z_]\w*(?:\s*(?:\.|->)\s*[A-Za-z_]\w*)?)"
-                                 r"\s*(\|?=)(?!=)\s*([^;]+);", f.body):
-                lhs = re.sub(r"\s+", "", m.group(1)).replace("->", ".")
-                kind = source.flag_kind(m.group(3), carriers) if "." not in lhs else \
-                    _kind(m.group(3), carriers)
-                if kind != "none" and lhs not in carriers:
+            for lhs, rhs in self.assigns[fn.key]:
+                if lhs in carriers or not source.idents(rhs) & _names(carriers):
+                    continue
+                kind = _kind(rhs, carriers)
+                if kind != "none":
                     carriers[lhs] = kind
         # stores into a descriptor's flags
         for u in fn.uses:
@@ -135,6 +139,15 @@ class _Flow:
                 out += self.sinks(g, sub, depth + 1, path + [fn.name])
         self.memo[key] = out
         return out
+
+
+_ASSIGN = re.compile(r"(?<![\w>.])([A-Za-z_]\w*(?:\s*(?:\.|->)\s*[A-Za-z_]\w*)?)"
+                     r"\s*(\|?=)(?!=)\s*([^;]+);")
+
+
+def _names(carriers: dict[str, str]) -> set[str]:
+    """The identifiers a carrier expression needs (x for x, p for p.flags)."""
+    return {c.split(".", 1)[0] for c in carriers}
 
 
 def _kind(expr: str, carriers: dict[str, str]) -> str:

@@ -72,9 +72,11 @@ _BY_MASK = re.compile(r"\b(dma_request_channel|__dma_request_channel|dma_request
                       r"snd_dmaengine_pcm_request_channel|dma_get_any_slave_channel|"
                       r"async_\w+)\s*\(")
 # How a provider can be found by name.
-_LOOKUP = (("devicetree", re.compile(r"\b(devm_)?of_dma_(controller|router)_register\s*\(")),
-           ("acpi", re.compile(r"\b(devm_)?acpi_dma_controller_register\s*\(")),
-           ("slave-map", re.compile(r"\bfilter\s*\.\s*map\b|\bdma_slave_map\b")))
+# (name, pattern, a word it needs: a cheap test first)
+_LOOKUP = (("devicetree", re.compile(r"\b(devm_)?of_dma_(controller|router)_register\s*\("),
+            "of_dma_"),
+           ("acpi", re.compile(r"\b(devm_)?acpi_dma_controller_register\s*\("), "acpi_dma_"),
+           ("slave-map", re.compile(r"\bfilter\s*\.\s*map\b|\bdma_slave_map\b"), "map"))
 _PCI = re.compile(r"\bstruct\s+pci_device_id\b|\bPCI_DEVICE\s*\(|\bPCI_VDEVICE\s*\(")
 
 
@@ -130,7 +132,7 @@ def provider_side(k: Kernel, prov: Provider, texts: dict, kcfg: kc.Kconfig) -> P
         raw = _raw(k, f)
         compats |= compatibles(raw)
         acpi = acpi or bool(_ACPI.search(t.text)) or "acpi_dma_controller_register" in t.text
-        lookup |= {name for name, pat in _LOOKUP if pat.search(t.text)}
+        lookup |= {name for name, pat, word in _LOOKUP if word in t.text and pat.search(t.text)}
         if prov.roles[f] != "header":
             headers |= {h for h in t.includes if _OWN_HEADER.match(h)}
     return ProviderSide(prov.id, cons, caps, compats, acpi, lookup, headers)

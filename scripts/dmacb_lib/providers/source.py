@@ -11,6 +11,7 @@ inside functions spatch parsed.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -70,7 +71,15 @@ def read(path: str, raw: str) -> Text:
     return t
 
 
+@functools.lru_cache(maxsize=None)
+def call_re(name: str) -> re.Pattern:
+    """'name(' as a word (compiled once per name)."""
+    return re.compile(r"\b" + re.escape(name) + r"\s*\(")
+
+
 def split_args(s: str) -> list[str]:
+    if not any(c in s for c in "([{"):
+        return [x.strip() for x in s.split(",")] if s.strip() else []
     out, depth, cur = [], 0, []
     for c in s:
         if c in "([{":
@@ -113,7 +122,7 @@ def call_span(t: Text, name: str, line: int) -> tuple[list[str], int] | None:
     if start < 0:
         return None
     end = t.offset(line + 1) if line < len(t.starts) else len(t.text)
-    m = re.compile(r"\b" + re.escape(name) + r"\s*\(").search(t.text, start, max(end, start + 1))
+    m = call_re(name).search(t.text, start, max(end, start + 1))
     if not m:
         return None
     close = _match_paren(t.text, m.end() - 1)
@@ -330,7 +339,7 @@ def is_conditional(t: Text, fn: csource.Function, line: int, name: str,
     start = t.offset(line)
     if start < 0:
         return ""
-    m = re.compile(r"\b" + re.escape(name) + r"\s*\(").search(
+    m = call_re(name).search(
         t.text, start, t.offset(line + 1) if line < len(t.starts) else len(t.text))
     if not m:
         return ""
@@ -340,7 +349,7 @@ def is_conditional(t: Text, fn: csource.Function, line: int, name: str,
     for r in re.finditer(r"\breturn\b([^;]*);", before):
         val = r.group(1).strip()
         if val and not re.match(r"^(NULL|0|ERR_PTR\b|-|false\b|\(\s*\w+\s*\*\s*\)\s*NULL)", val) \
-                and not re.search(r"\b" + re.escape(name) + r"\s*\(", val):
+                and not call_re(name).search(val):
             return "return before (line %d)" % (t.line_of(fn.body_start + r.start()))
     stmt_start = max(text.rfind(";", fn.body_start, pos), text.rfind("{", fn.body_start, pos),
                      text.rfind("}", fn.body_start, pos), fn.body_start - 1)
@@ -410,8 +419,10 @@ def flag_kind(expr: str, carriers: dict[str, str]) -> str:
 _MEMBER_VAL = re.compile(r"\bstruct\s+dma_async_tx_descriptor\s+([A-Za-z_]\w*)\s*;")
 _MEMBER_PTR = re.compile(r"\bstruct\s+dma_async_tx_descriptor\s*\*\s*([A-Za-z_]\w*)\s*;")
 _DESC_VAR = re.compile(r"\bstruct\s+dma_async_tx_descriptor\s*\*\s*(?:const\s+)?([A-Za-z_]\w*)")
-_FIELD_USE = re.compile(r"([A-Za-z_]\w*)\s*(\]\s*)?(->|\.)\s*(callback_result|callback_param|"
-                        r"callback|flags)\b(?!\s*\w)")
+# the field first (a pattern that starts with an identifier is slow in
+# Python's re), the base looked at afterwards
+_FIELD_USE = re.compile(r"[.>]\s*(callback_result|callback_param|callback|flags)\b(?!\s*\w)")
+_BASE = re.compile(r"([A-Za-z_]\w*)\s*(?:\]\s*)?$")
 
 
 def descriptor_members(texts: list[str]) -> tuple[set[str], set[str]]:
@@ -445,10 +456,21 @@ def text_uses(t: Text, f: csource.Function, members: tuple[set[str], set[str]]) 
     head = t.text[f.head_start:f.body_start]
     ptr_vars = set(_DESC_VAR.findall(head)) | set(_DESC_VAR.findall(f.body))
     out = []
+    text = t.text
     for m in cands:
-        base, _, op, fld = m.group(1), m.group(2), m.group(3), m.group(4)
+        fld = m.group(1)
+        if text[m.start()] == ">":
+            if text[m.start() - 1:m.start()] != "-":
+                continue
+            op, opstart = "->", m.start() - 1
+        else:
+            op, opstart = ".", m.start()
+        b = _BASE.search(text, max(0, opstart - 80), opstart)
+        if not b:
+            continue
+        base = b.group(1)
         if op == "." and base in val or op == "->" and (base in ptr_vars or base in ptr):
-            off = m.start(4)
+            off = m.start(1)
             line = t.line_of(off)
             out.append({"field": fld, "line": line, "col": off - t.starts[line - 1]})
     return out
