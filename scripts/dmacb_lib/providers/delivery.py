@@ -68,8 +68,12 @@ def direct_calls(prog: Program) -> list[tuple[Fn, int, str]]:
 def _ctx_json(prog: Program, fn: Fn) -> tuple[list[dict], list[dict]]:
     found, tops = prog.contexts(fn)
     ctx = []
+    seen = set()
     for root, chain in found:
         d = root.to_json()
+        if (d["context"], d["function"]) in seen:
+            continue            # the same root registered twice
+        seen.add((d["context"], d["function"]))
         d["chain"] = chain_json(chain)
         ctx.append(d)
     top = []

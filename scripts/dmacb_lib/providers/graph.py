@@ -20,6 +20,7 @@ is a root, never an edge: it runs in another context.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -81,6 +82,18 @@ class Edge:
 _ICALL_TEXT = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)\s*\(")
 _STORE_TEXT = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)\s*=\s*&?\s*([A-Za-z_]\w*)\s*;")
 _IDENT_NOCALL = re.compile(r"\b([A-Za-z_]\w*)\b(?!\s*\()")
+_NOCALL: dict[int, tuple] = {}
+
+
+def _idents_not_called(t: source.Text) -> tuple[list[int], list[tuple[int, str]]]:
+    """Every identifier of the file not followed by '(' (one pass per file,
+    shared by the providers that have the file)."""
+    got = _NOCALL.get(id(t))
+    if got is None or got[0] is not t:
+        hits = [(m.start(), m.group(1)) for m in _IDENT_NOCALL.finditer(t.text)]
+        got = (t, [h[0] for h in hits], hits)
+        _NOCALL[id(t)] = got
+    return got[1], got[2]
 _REG_NAMES = set(kapi.IRQ_REGISTER) | set(kapi.DEFER_REGISTER) | {kapi.VCHAN_INIT}
 
 
@@ -184,10 +197,12 @@ class Program:
         if f is None:
             return
         names = self.by_name_all()
-        for m in _IDENT_NOCALL.finditer(f.body):
-            name = m.group(1)
+        offs, hits = _idents_not_called(t)
+        lo = bisect.bisect_left(offs, f.body_start)
+        hi = bisect.bisect_left(offs, f.body_start + len(f.body))
+        for off, name in hits[lo:hi]:
             if name in names and name != fn.name:
-                fn.refs.append((name, t.line_of(f.body_start + m.start())))
+                fn.refs.append((name, t.line_of(off)))
 
     def by_name_all(self) -> set[str]:
         if not hasattr(self, "_names"):
