@@ -226,13 +226,15 @@ def _external_names(idx: _Index, prov: Provider) -> list[str]:
     Few on purpose: a whole-tree grep costs a second per ten names."""
     out = []
     for q in prov.files:
-        if prov.roles[q] not in ("register", "included", "glue") or q not in idx.texts:
+        if q not in idx.texts:
             continue
         t = idx.texts[q]
+        own = prov.roles[q] in ("register", "included", "glue")
         for e in sorted(t.exports):
             if e not in t.src.functions:
                 continue
-            if "filter" in e or _reaches(idx, q, e):
+            # a library's filter too (shdma_chan_filter() of shdma-base.c)
+            if "filter" in e or own and _reaches(idx, q, e):
                 out.append(e)
     return out
 

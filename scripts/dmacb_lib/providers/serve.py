@@ -55,7 +55,7 @@ def compatibles(raw: str) -> set[str]:
     return out
 _CAP = re.compile(r"\bdma_cap_set\s*\(\s*(DMA_\w+)")
 _SLAVE_API = re.compile(r"\b(dma_request_chan|dma_request_slave_channel\w*|"
-                        r"devm_dma_request_chan|dma_request_chan_by_mask|of_dma_request_slave_channel|"
+                        r"devm_dma_request_chan|of_dma_request_slave_channel|"
                         r"dmaengine_pcm_request_chan_of|snd_dmaengine_pcm_request_channel|"
                         r"devm_snd_dmaengine_pcm_register|snd_dmaengine_pcm_register|"
                         r"dmaengine_prep_slave_\w+|dmaengine_prep_dma_cyclic)\s*\(")
@@ -66,7 +66,8 @@ _ACPI = re.compile(r"\bstruct\s+acpi_device_id\b")
 _BY_NAME = re.compile(r"\b(dma_request_chan|devm_dma_request_chan|dma_request_slave_channel|"
                       r"dma_request_slave_channel_reason|of_dma_request_slave_channel|"
                       r"dmaengine_pcm_request_chan_of|devm_snd_dmaengine_pcm_register|"
-                      r"snd_dmaengine_pcm_register|dma_request_chan_linked)\s*\(")
+                      r"snd_dmaengine_pcm_register|dma_request_chan_linked|"
+                      r"dma_request_slave_channel_compat)\s*\(")
 _BY_MASK = re.compile(r"\b(dma_request_channel|__dma_request_channel|dma_request_chan_by_mask|"
                       r"dma_find_channel|dma_request_slave_channel_compat|async_tx_find_channel|"
                       r"snd_dmaengine_pcm_request_channel|dma_get_any_slave_channel|"
@@ -258,18 +259,25 @@ class Server:
 
     def _one_basis(self, f: str, c: dict, dtr: dict | None) -> ServeInfo:
         # probe / filter: the client names the provider itself
-        exact, reasons = set(), []
+        exact, filt, reasons = set(), set(), []
         for pid, p in self.provs.items():
             if f in p.roles and p.roles[f] == "external-glue":
                 exact.add(pid)
                 reasons.append(f"{f} {', '.join(p.links.get(f, []))} of {p.name}")
             for q in c["mod"]:
                 if q in p.filter_users:
-                    exact.add(pid)
+                    filt.add(pid)
                     reasons.append(f"{q} names {', '.join(p.filter_users[q])}() of {p.name}")
         ks, excluded = self._kconfig_set(c)
-        if exact:
-            return ServeInfo(f, sorted(exact), "probe", reasons, excluded)
+        if exact or (filt and not c["by_name"]):
+            return ServeInfo(f, sorted(exact | filt), "probe", reasons, excluded)
+        if filt:
+            # a filter next to a lookup by name (dma_request_slave_channel_compat()):
+            # both ways may find a channel
+            si = self._one_basis(f, dict(c, mod=[]), dtr)
+            si.providers = sorted(set(si.providers) | filt)
+            si.reasons = reasons + ["it asks by name too: "] + si.reasons
+            return si
         if dtr and dtr["providers"]:
             provs = set(dtr["providers"])
             basis = "devicetree"
