@@ -535,4 +535,8 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
     })
     info(f"audit: {len(callbacks)} callbacks in {len({c.sites[0].file for c in callbacks})} "
          f"files -> {outdir} ({time.monotonic() - t0:.1f}s)")
-    return 0
+
+    # -- the providers audit, joined with the callbacks.json just written ------
+    # (scripts/dmacb_lib/providers: providers.{json,csv,md} in the same place)
+    from . import providers
+    return providers.run(k, out_root, jobs, use_cache)

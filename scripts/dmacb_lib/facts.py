@@ -64,9 +64,9 @@ class FileFacts:
         return cls(**d)
 
 
-def tool_digest() -> str:
+def tool_digest(cocci: Path = COCCI) -> str:
     here = Path(__file__).resolve().parent
-    return file_digest([COCCI, here / "facts.py", here / "csource.py"])
+    return file_digest([cocci, here / "facts.py", here / "csource.py"])
 
 
 # The same two patterns, for Python (the scan's second step): git grep
@@ -296,11 +296,14 @@ class Spatch:
     scan's grep, the guess at follow-up files): run() gives the list.
     """
 
-    def __init__(self, jobs: int):
+    def __init__(self, jobs: int, cocci: Path = COCCI, opts: tuple[str, ...] = ()):
+        """cocci: the facts script (default the client callbacks'); opts:
+        more spatch options (the providers audit forces a few headers in
+        for their types)."""
         self.tmp = tempfile.mkdtemp(prefix="dmacb-spatch-")
         # Run outside the kernel tree: its .cocciconfig adds --use-gitgrep,
         # 33x slower with a file list (KERNEL-FACTS.md).
-        cmd = ["spatch", "--sp-file", str(COCCI), *SPATCH_OPTS,
+        cmd = ["spatch", "--sp-file", str(cocci), *SPATCH_OPTS, *opts,
                "--file-groups", "/dev/stdin", "--jobs", str(max(1, jobs)),
                "--chunksize", "1", "--tmp-dir", str(Path(self.tmp, "j"))]
         # TMPDIR: its compiled OCaml goes there too, removed with it
@@ -398,44 +401,52 @@ def _cache_keys(k: Kernel, paths: list[str]) -> tuple[dict[str, str], dict[str, 
     return keys, ids
 
 
-def _facts_dir() -> Path:
-    cdir = cache_dir() / "facts" / tool_digest()
+def _facts_dir(cocci: Path = COCCI, salt: str = "") -> Path:
+    """salt: what else the facts depend on (spatch options, the blob ids of
+    forced headers); none for the client callbacks' facts."""
+    name = tool_digest(cocci) + ("-" + _short([salt]) if salt else "")
+    cdir = cache_dir() / "facts" / name
     cdir.mkdir(parents=True, exist_ok=True)
     return cdir
 
 
-def uncached(k: Kernel, paths: list[str], use_cache: bool) -> list[str]:
+def uncached(k: Kernel, paths: list[str], use_cache: bool, cocci: Path = COCCI,
+             opts: tuple[str, ...] = (), salt: str = "") -> list[str]:
     """The paths collect() will run spatch on (it may find a few more: a
     cache file it cannot read)."""
     if not use_cache:
         return list(paths)
     keys, _ = _cache_keys(k, paths)
-    cdir = _facts_dir()
+    cdir = _facts_dir(cocci, "\0".join([*opts, salt]) if opts or salt else "")
     return [p for p in paths if not (cdir / f"{keys[p]}.json").exists()]
 
 
 def collect(k: Kernel, paths: list[str], jobs: int, use_cache: bool,
             texts: Future | None = None, quiet: bool = False,
-            spatch: Spatch | None = None) -> dict[str, FileFacts]:
+            spatch: Spatch | None = None, cocci: Path = COCCI,
+            opts: tuple[str, ...] = (), salt: str = "") -> dict[str, FileFacts]:
     """Facts of each path, from the cache or from spatch.
 
     texts: read_text_facts() of (some of) the paths, already running in
     another thread; otherwise collect starts it itself.  quiet: no progress
     (for a collect in the background, next to one in the foreground).
-    spatch: a Spatch started ahead for these paths; collect gives it the
-    uncached ones (or closes it).
+    spatch: a Spatch started ahead for these paths (with the same cocci and
+    opts); collect gives it the uncached ones (or closes it).  cocci, opts:
+    another facts script and more spatch options (the providers audit);
+    salt: anything else the facts depend on, for the cache key.
     """
     try:
-        return _collect(k, paths, jobs, use_cache, texts, quiet, spatch)
+        return _collect(k, paths, jobs, use_cache, texts, quiet, spatch, cocci, opts, salt)
     finally:
         if spatch:
             spatch.close()
 
 
 def _collect(k: Kernel, paths: list[str], jobs: int, use_cache: bool, texts: Future | None,
-             quiet: bool, spatch: Spatch | None) -> dict[str, FileFacts]:
+             quiet: bool, spatch: Spatch | None, cocci: Path = COCCI,
+             opts: tuple[str, ...] = (), salt: str = "") -> dict[str, FileFacts]:
     keys, ids = _cache_keys(k, paths)
-    cdir = _facts_dir()
+    cdir = _facts_dir(cocci, "\0".join([*opts, salt]) if opts or salt else "")
     result: dict[str, FileFacts] = {}
     todo: list[str] = []
     for p in paths:
@@ -456,7 +467,7 @@ def _collect(k: Kernel, paths: list[str], jobs: int, use_cache: bool, texts: Fut
         with ThreadPoolExecutor(1) as ex:
             if texts is None:
                 texts = ex.submit(read_text_facts, k, todo)
-            got = (spatch or Spatch(jobs)).run(k, todo, quiet)
+            got = (spatch or Spatch(jobs, cocci, opts)).run(k, todo, quiet)
             tf = texts.result()
         missing = [p for p in todo if p not in tf]
         if missing:

@@ -73,6 +73,33 @@ INFO_REASONS = ("uses-result", "latent-bug")
 DELIVERY = ("virt-dma", "own-tasklet", "threaded-irq", "hardirq", "workqueue",
             "direct-call", "unknown")
 
+# The contexts a provider completes descriptors or delivers from: the kind
+# of root its call chain starts at (client-call: inside the client's own
+# tx_status/issue_pending/terminate/prep/submit call; virt-dma: called by
+# virt-dma itself, its desc_free).
+CONTEXTS = ("hardirq", "threaded-irq", "any-context-irq", "tasklet", "workqueue", "kthread",
+            "timer", "hrtimer", "client-call", "virt-dma", "unknown")
+
+# Whether the prep functions store the client's prep flags in tx->flags.
+PREP_FLAGS = ("yes", "some", "no", "unknown")
+
+# Whether descriptors are handed out again without dma_async_tx_descriptor_init().
+RECYCLES = ("no", "some", "yes", "never-init", "unknown")
+
+# Whether a descriptor with no callback (a bare completion) is signalled.
+BARE = ("all-paths", "some-paths", "never", "unknown")
+
+# What a provider's tasklet does, and its kind.
+TASKLET_ROLES = ("callback-delivery", "completion", "descriptor-cleanup",
+                 "starts-next-transfer", "error-recovery")
+TASKLET_KINDS = ("delivery-only", "mixed", "not-callback")
+
+# Why a provider may serve a client (the most specific evidence found).
+SERVE_BASIS = ("probe", "devicetree", "devicetree+kconfig", "kconfig", "any")
+
+# The roles of a provider's files.
+PROVIDER_FILE_ROLES = ("register", "included", "library", "glue", "external-glue", "header")
+
 # -- subsystems ---------------------------------------------------------------
 
 # Path prefix -> subsystem, first match wins; the series are cut along these.
