@@ -116,7 +116,8 @@ def build(rdir: Path, tree: Path | None = None) -> str:
     for d in (ver or {}).get("drivers", []):
         ver_of[d["commit"]] = d
     patch_of = _patches(rdir, ser)
-    serving = (prov or {}).get("clients", {})
+    # providers/1 lists clients as [{file, basis, providers, ...}]
+    serving = {s["file"]: s for s in (prov or {}).get("clients", [])}
 
     rows = []
     for c in cbs:
