@@ -13,6 +13,7 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from . import delivery
 from . import facts as factsmod
 from . import report
 from .classify import PASSTHROUGH_DIRS, Callback, Resolver, Site
@@ -463,6 +464,11 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
     # Background work, overlapping the scan and spatch: git ls-tree for the
     # cache keys, the text reader, the guess at the follow-up files.
     bg = ThreadPoolExecutor(2)
+    # the providers audit (its own spatch) meanwhile: rules 3, 6 and 8 need
+    # to know who may serve each client
+    from . import providers
+    pbg = ThreadPoolExecutor(1)
+    pfut = pbg.submit(providers.audit, k, jobs, use_cache, True)
     spatch = None
     try:
         bg.submit(factsmod.tree_ids, k)
@@ -511,9 +517,16 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
         bg.shutdown()
 
     callbacks = make_callbacks(sites, res, unparsed_sites)
+    try:
+        pres = pfut.result()
+    finally:
+        pbg.shutdown()
+    site_files = sorted({s.file for cb in callbacks for s in cb.sites})
+    deliv = delivery.Delivery(k, pres, providers.serving(k, site_files, pres), k.release,
+                              {f: delivery.preps_cyclic(k, f) for f in site_files})
     for cb in callbacks:
         if cb.defined_in:
-            judge.judge(cb)
+            judge.judge(cb, deliv, sorted({s.file for s in cb.sites}))
     shared_users(k, idx, callbacks, greps)
 
     unparsed_functions = []
@@ -538,5 +551,4 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
 
     # -- the providers audit, joined with the callbacks.json just written ------
     # (scripts/dmacb_lib/providers: providers.{json,csv,md} in the same place)
-    from . import providers
     return providers.run(k, out_root, jobs, use_cache)

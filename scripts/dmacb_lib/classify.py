@@ -39,6 +39,7 @@ class Callback:
     action: str = "none"
     shape: str = "other"                # what it does (shape.py), whatever the verdict
     shape_flags: list[str] = field(default_factory=list)
+    delivery: dict = field(default_factory=dict)   # what the serving providers do
     reasons: list[str] = field(default_factory=list)
     evidence: list[dict] = field(default_factory=list)
     completes: list[str] = field(default_factory=list)     # complete() args

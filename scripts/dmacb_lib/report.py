@@ -35,6 +35,8 @@ def to_json(cb: Callback) -> dict:
     d["evidence"] = cb.evidence
     d["completes"] = cb.completes
     d["latent_bug"] = cb.latent_bug
+    if cb.delivery:
+        d["delivery"] = cb.delivery
     if cb.users:
         d["users"] = cb.users
     if cb.note:

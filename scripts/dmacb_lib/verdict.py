@@ -33,6 +33,11 @@ PURE = re.compile(r"(container_of|container_of_const|from_\w+|to_\w+|\w+_get_drv
 TASK_OK = {"may-sleep", "time-bounded-poll"}
 
 
+# the providers audit's bare-completion values, for the evidence of rule 8
+BARE_TEXT = {"never": "on no path", "some-paths": "on some paths only",
+             "unknown": "on paths dmacb could not read"}
+
+
 class Judge:
     def __init__(self, idx: Index, t: Tables, tree: Path | None):
         self.idx = idx
@@ -47,10 +52,19 @@ class Judge:
         r = Reach(self.eff, (file, name))
         return {e.name.split(" -> ")[-1] for _, e in r.effects() if e.cls == "unknown"}
 
-    def judge(self, cb: Callback, locked_delivery: bool = True) -> None:
+    def judge(self, cb: Callback, deliv=None, files: list[str] | None = None) -> None:
+        """deliv: delivery.Delivery (who serves the client files and what
+        they do); without it, every provider is assumed to run a flagged
+        callback under its channel lock and rule 8 is not judged."""
         file = cb.defined_in
         assert file
         ff = self.idx.files[file]
+        files = files or [file]
+        locked_delivery = deliv.locked(files) if deliv else True
+        cb.delivery = {"locked": locked_delivery}
+        if deliv is not None:
+            sv = deliv.serving(files)
+            cb.delivery.update(basis=sv.basis, providers=[p.id for p in sv.providers])
         ctx = rules.make_ctx(self.t, self.eff, (file, cb.name), self.flags, locked_delivery)
         found = rules.check(ctx)
         if ff.timeout or ff.spatch_failed:
@@ -79,9 +93,24 @@ class Judge:
             cb.group, cb.action = "task-context", "task"
         else:
             cb.group, cb.action = "left-alone", "none"
+        if cb.action == "completion" and deliv is not None:
+            ok, bad = deliv.completion(files)
+            if not ok:
+                # rule 8: no bare completion everywhere; the callback does
+                # nothing but complete(), so it keeps its callback, flagged
+                cb.group, cb.action = "hardirq-safe", "hardirq"
+                reasons.append("provider-no-completion")
+                for p in bad or [None]:
+                    evidence.append({
+                        "reason": "provider-no-completion", "file": p.id if p else file,
+                        "line": 0, "call": p.name if p else "?", "via": cb.name,
+                        "detail": (f"{p.name} signals a completion set without a "
+                                   f"callback {BARE_TEXT.get(p.bare, p.bare)}: {p.bare_why}"
+                                   if p else
+                                   "no provider is known to serve this driver")})
         if cb.latent_bug:
             reasons.append("latent-bug")
-        cb.reasons = reasons
+        cb.reasons = sorted(reasons, key=list(vocab.REASONS).index)
         cb.evidence = evidence + self._shape_evidence(ctx)
         cb.shape, cb.shape_flags = shapemod.classify(self, file, cb.name, found, ctx.reach)
 

@@ -61,7 +61,7 @@ from pathlib import Path
 
 from .. import facts as factsmod
 from ..kernel import Kernel
-from ..util import PROJECT, cache_dir, file_digest, info
+from ..util import PROJECT, cache_dir, file_digest, info, reports_dir
 
 __all__ = ["Result", "ServeInfo", "audit", "serving", "bare_completion", "completion_ok", "files",
            "run"]
@@ -133,7 +133,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
     On a clean tree the three files are cached per commit, tool digest and
     callbacks.json: an unchanged rerun copies them."""
     t0 = time.monotonic()
-    out_root = out_root or PROJECT / "reports"
+    out_root = reports_dir(out_root)
     outdir = out_root / k.release
     cbpath = callbacks or outdir / "callbacks.json"
     odir = _output_cache(k, cbpath)

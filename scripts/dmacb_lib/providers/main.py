@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import facts as factsmod
 from .. import formats
 from ..kernel import Kernel
-from ..util import PROJECT, cache_dir, info
+from ..util import PROJECT, cache_dir, info, reports_dir
 from . import bare as baremod
 from . import delivery as deliverymod
 from . import discover, graph, kapi, output, pfacts, prepflags, recycle, tasklets
@@ -332,7 +332,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
 
     (The package's run() answers an unchanged rerun from the cache.)"""
     t0 = time.monotonic()
-    out_root = out_root or PROJECT / "reports"
+    out_root = reports_dir(out_root)
     outdir = out_root / k.release
     cbpath = callbacks or outdir / "callbacks.json"
     odir = _output_cache(k, cbpath)
