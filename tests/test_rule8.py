@@ -37,7 +37,7 @@ def cbs(tmp_path_factory):
                   cache=base / "cache")
     assert r.returncode == 0, r.stderr
     doc = json.loads((base / "out" / REL / "callbacks.json").read_text())
-    return {c["callback"]: c for c in doc["callbacks"]}
+    return {"base": base, "tree": tree, **{c["callback"]: c for c in doc["callbacks"]}}
 
 
 def test_completion_kept_where_every_provider_signals_it(cbs):
@@ -64,3 +64,21 @@ def test_rule_8_never_removes_other_reasons(cbs):
     # a callback that is not complete-only is judged by rules 1-7 alone
     c = cbs["fxuart_tx_done"]
     assert "provider-no-completion" not in c["reasons"]
+
+
+def test_commit_message_names_the_providers(cbs, monkeypatch):
+    # the paragraph convert adds: who may serve the driver, and what each
+    # does with the flag (the first API: virt-dma runs it under vc->lock)
+    from dmacb_lib import delivery, kernel
+    monkeypatch.setenv("DMACB_CACHE", str(cbs["base"] / "cache"))
+    k = kernel.resolve(str(cbs["tree"]))
+    files = ["drivers/spi/spi-fx.c", "drivers/mmc/fx-mmc.c", "drivers/tty/fx-uart.c"]
+    d = delivery.for_tree(k, 1, files)
+    d.api = None
+    spi = d.paragraph("completion", ["drivers/spi/spi-fx.c"])
+    assert "going by the devicetree bindings of the tree: fx-vchan." in spi
+    assert "Each signals a completion set without a callback on every path." in spi
+    mmc = d.paragraph("hardirq", ["drivers/mmc/fx-mmc.c"])
+    assert ("fx-thread and fxlib/fx-lib-core ignore the flag and keep calling it as "
+            "before") in mmc
+    assert "changes nothing at run time" in mmc

@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import audit, commitmsg, dashboard, formats, rewrite, worktree
+from . import audit, commitmsg, dashboard, delivery, formats, rewrite, worktree
 from .kernel import Kernel
 from .util import PROJECT, Progress, die, info, reports_dir
 
@@ -143,8 +143,10 @@ def drivers(files: list[str], items: dict[str, list[rewrite.Item]]) -> list[list
 
 def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
                    items: dict[str, list[rewrite.Item]], results: dict[str, dict],
-                   meta: dict) -> tuple[list[dict], dict]:
-    """One commit per driver whose files changed; a record per callback."""
+                   meta: dict, deliv: delivery.Delivery | None = None
+                   ) -> tuple[list[dict], dict]:
+    """One commit per driver whose files changed; a record per callback.
+    deliv: who may serve each driver, for its commit message."""
     commits: list[dict] = []
     by_cb_file: dict[tuple[str, str], dict] = {}
     for unit in drivers(files, items):
@@ -186,7 +188,13 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
                 to_commit.append(f)
         if to_commit:
             pfx, src = commitmsg.prefix(k.path, unit, k.head)
-            msg = commitmsg.message(pfx, [c for c in conv if c["file"] in to_commit])
+            mine = [c for c in conv if c["file"] in to_commit]
+            acts = {c["action"] for c in mine}
+            para = ""
+            if deliv is not None and acts & {"completion", "hardirq"}:
+                para = deliv.paragraph("completion" if acts == {"completion"} else "hardirq",
+                                       sorted({c["file"] for c in mine}))
+            msg = commitmsg.message(pfx, mine, para)
             worktree.git(wt, "add", "-f", "--", *to_commit)
             worktree.git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
             sha = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
@@ -238,7 +246,9 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
         for s in c["sites"]:
             meta[(c["callback"], s["file"])] = c
     try:
-        commits, by_cb_file = commit_drivers(k, wt, env, files, items, results, meta)
+        deliv = delivery.for_tree(k, jobs, sorted({s["file"] for c in data["callbacks"]
+                                                   for s in c["sites"]}))
+        commits, by_cb_file = commit_drivers(k, wt, env, files, items, results, meta, deliv)
     except BaseException:
         # the worktree was clean when we started: drop a half-made commit
         worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)

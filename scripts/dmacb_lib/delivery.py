@@ -116,22 +116,22 @@ class Delivery:
             # from vchan_cookie_complete(), under vc->lock
             vd = d["method"] == "virt-dma"
             locked = vd
-            flag = ("runs it from vchan_cookie_complete() with vc->lock held"
+            flag = ("run{s} it from vchan_cookie_complete() with vc->lock held"
                     if vd and "hardirq" in d["completes_from"] else
-                    "runs it under vc->lock where it completes" if vd else
-                    "ignores the flag: it keeps calling the callback as before")
+                    "run{s} it under vc->lock where {they} complete{s}" if vd else
+                    "ignore{s} the flag and keep{s} calling it as before")
         else:
             ctx = g.get("notify-context", "")
             hd = g.get("hardirq-delivery", "deferred" if d["method"] == "virt-dma" else "")
             locked = "under-lock" in ctx or "in-client-call" in ctx or (
                 not g and "client-call" in d["delivers_from"])
             flag = {
-                "no-lock": "runs it from its interrupt handler, with no lock held",
-                "deferred": "runs it from the per-channel deferred context, no lock held: "
-                            "the flag changes nothing at run time yet",
-                "provider": f"runs it where it notifies ({ctx or 'its own context'}): the "
-                            f"flag changes nothing at run time",
-            }.get(hd, "ignores the flag: it keeps calling the callback as before")
+                "no-lock": "run{s} it from {their} interrupt handler, with no lock held",
+                "deferred": "run{s} it from the per-channel deferred context, no lock held "
+                            "(the flag changes nothing at run time yet)",
+                "provider": f"run{{s}} it where {{they}} notif{{ies}} ({ctx or 'in {their} own context'}): "
+                            f"the flag changes nothing at run time",
+            }.get(hd, "ignore{s} the flag and keep{s} calling it as before")
         return Provider(pid, p["name"], d["method"], d["completes_from"], d["delivers_from"],
                         bare, why, flag, locked)
 
@@ -174,6 +174,8 @@ class Delivery:
     def paragraph(self, action: str, files: list[str]) -> str:
         """For the commit message: which providers can serve the driver and
         what each does with the flag or the completion."""
+        if not self.judged():
+            return ""
         s = self.serving(files)
         if not s.providers:
             return ("dmacb could not tell which DMA providers serve this driver; on those "
@@ -184,7 +186,7 @@ class Delivery:
                  "filter": "its filter function", "platform-data": "its platform data"}
         src = ", ".join(basis.get(b, b) for b in s.basis)
         names = [p.name for p in s.providers]
-        head = (f"The DMA providers that can serve this driver, from {src}: "
+        head = (f"The DMA providers that may serve this driver, going by {src}: "
                 f"{_list(names)}.")
         if action == "completion":
             return head + (" Each signals a completion set without a callback on every "
@@ -194,8 +196,8 @@ class Delivery:
         groups: dict[str, list[str]] = {}
         for p in s.providers:
             groups.setdefault(p.flag, []).append(p.name)
-        parts = [f"{_list(v)} {k}" for k, v in sorted(groups.items())]
-        noop = all("changes nothing" in p.flag or "ignores the flag" in p.flag
+        parts = [f"{_list(v)} {_agree(k, len(v))}" for k, v in sorted(groups.items())]
+        noop = all("changes nothing" in p.flag or "ignore{s} the flag" in p.flag
                    for p in s.providers)
         tail = (" So for now the patch changes nothing at run time; it takes effect as "
                 "the providers deliver flagged callbacks from their interrupt handlers."
@@ -215,8 +217,24 @@ def preps_cyclic(k, f: str) -> bool:
         return False
 
 
+def _agree(text: str, n: int) -> str:
+    """A flag's predicate for one provider or several."""
+    one = n == 1
+    return text.format(s="s" if one else "", they="it" if one else "they",
+                       their="its" if one else "their", ies="ies" if one else "y")
+
+
 def _list(xs: list[str]) -> str:
     xs = list(xs)
-    if len(xs) > 8:
-        return ", ".join(xs[:8]) + f" and {len(xs) - 8} more"
+    if len(xs) > 12:
+        return ", ".join(xs[:12]) + f" and {len(xs) - 12} more"
     return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+
+
+def for_tree(k, jobs: int, files: list[str]) -> Delivery:
+    """The Delivery of a tree's client files, from the providers audit
+    (cached after the audit has run it)."""
+    from . import providers
+    res = providers.audit(k, jobs, True, True)
+    return Delivery(k, res, providers.serving(k, files, res), k.release,
+                    {f: preps_cyclic(k, f) for f in files})
