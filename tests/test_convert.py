@@ -223,6 +223,25 @@ def test_verify_rerun(converted, tmp_path, monkeypatch):
     assert got == verify.rerun_check(k, wt, doc, 2)
 
 
+def test_failed_worktree_add_leaves_no_branch(tmp_path):
+    # dmacb's worktree was deleted by hand while git keeps it locked (so
+    # 'worktree prune' keeps it): a conversion onto another branch at the
+    # same default path fails with git's reason, and leaves no branch that
+    # would look like one dmacb did not make
+    tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
+    assert convert(tree, tmp_path).returncode == 0
+    wt = next((tmp_path / "cache" / "convert").iterdir()) / "linux"
+    git(tree, "worktree", "lock", str(wt))
+    shutil.rmtree(wt)
+    r = convert(tree, tmp_path, "--branch", "other")
+    assert r.returncode == 2 and "git worktree add" in r.stderr and "locked" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert git(tree, "branch", "--list", "other").strip() == ""
+    git(tree, "worktree", "unlock", str(wt))
+    r = convert(tree, tmp_path, "--branch", "other")
+    assert r.returncode == 0, r.stderr
+
+
 def test_no_git_identity_is_refused(tmp_path):
     """The commits and their Signed-off-by are the user's: without an
     identity convert refuses before doing anything."""

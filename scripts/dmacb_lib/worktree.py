@@ -125,9 +125,17 @@ def prepare(k: Kernel, branch: str, path: Path | None, force: bool) -> tuple[Pat
 
 def _add(k: Kernel, path: Path, branch: str, new: bool) -> None:
     args = ["worktree", "add", "-q"]
-    args += ["-b", branch, str(path), k.head] if new else [str(path), branch]
+    # a new branch at a path that does not exist: -f only overrides git's
+    # memory of an earlier worktree there that was deleted by hand
+    args += ["-f", "-b", branch, str(path), k.head] if new else [str(path), branch]
     info(f"worktree: {path} on {branch}")
-    git(k.path, *args)
+    r = git(k.path, *args, check=False)
+    if r.returncode != 0:
+        if new and branch_exists(k, branch):
+            # git made the branch before failing: it holds nothing yet, and
+            # left behind it would look like a branch dmacb did not make
+            git(k.path, "branch", "-D", branch, check=False)
+        die(f"git worktree add {path}: {r.stderr.strip() or r.stdout.strip()}")
 
 
 def remove(k: Kernel, branch: str) -> None:
