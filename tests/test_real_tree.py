@@ -76,6 +76,11 @@ HAND_CHECKED: dict[tuple[str, str], tuple[str, str, set[str]]] = {
     # the client's rx_handler is called through a pointer
     ("drivers/ntb/ntb_transport.c", "ntb_rx_copy_callback"):
         ("left-alone", "none", {"unknown-call", "uses-result"}),
+    # only complete(), but its one provider, shdma (its probe names
+    # shdma_chan_filter()), runs __ld_cleanup()'s delivery only when
+    # tx->callback is set (shdma-base.c:379; rule 8): the callback stays
+    ("drivers/mtd/nand/raw/sh_flctl.c", "flctl_dma_complete"):
+        ("hardirq-safe", "hardirq", {"provider-no-completion"}),
     # iio_trigger_poll_nested() runs nested threaded handlers: needs a task
     ("drivers/iio/adc/at91-sama5d2_adc.c", "at91_dma_buffer_done"):
         ("task-context", "task", {"may-sleep", "latent-bug"}),

@@ -114,8 +114,10 @@ class Delivery:
         if self.api is None:
             # the first API: virt-dma providers call a flagged callback
             # from vchan_cookie_complete(), under vc->lock
+            # (and a provider that ignores the flag today promises nothing
+            # about the lock it will hold once it honours it: locked too)
             vd = d["method"] == "virt-dma"
-            locked = vd
+            locked = True
             flag = ("run{s} it from vchan_cookie_complete() with vc->lock held"
                     if vd and "hardirq" in d["completes_from"] else
                     "run{s} it under vc->lock where {they} complete{s}" if vd else
@@ -123,8 +125,9 @@ class Delivery:
         else:
             ctx = g.get("notify-context", "")
             hd = g.get("hardirq-delivery", "deferred" if d["method"] == "virt-dma" else "")
-            locked = "under-lock" in ctx or "in-client-call" in ctx or (
-                not g and "client-call" in d["delivers_from"])
+            # only what the series guarantees frees a client of rules 3
+            # and 6: a provider it does not list may hold any lock
+            locked = not g or "under-lock" in ctx or "in-client-call" in ctx
             flag = {
                 "no-lock": "run{s} it from {their} interrupt handler, with no lock held",
                 "deferred": "run{s} it from the per-channel deferred context, no lock held "
