@@ -60,7 +60,11 @@ def write(outdir: Path, k: Kernel, res, joined: list[dict], si: dict, callbacks:
                       for pid in sorted(res.providers, key=lambda x: res.names[x])],
         "clients": [si[f].to_json() for f in sorted(si)],
         "callbacks": joined,
-        "callbacks_from": str(callbacks) if callbacks else None,
+        # the audit's own file beside it by name, so that the file does not
+        # depend on where the reports directory is
+        "callbacks_from": (None if not callbacks else callbacks.name
+                           if callbacks.resolve().parent == outdir.resolve()
+                           else str(callbacks)),
     }
     formats.write(outdir / "providers.json", "providers", doc)
     buf = io.StringIO()
