@@ -39,6 +39,7 @@ int check_parse(struct ctx *c);
 int check_hardirq(struct ctx *c);
 int check_deleted(struct ctx *c);
 int check_completion(struct ctx *c);
+int check_providers(struct ctx *c);
 
 /* The main-file index, built on first use; NULL (and an "error" member
  * written to c->out) when there is no translation unit. */

@@ -10,6 +10,7 @@ const struct check checks[] = {
 	{ "hardirq", check_hardirq },
 	{ "deleted", check_deleted },
 	{ "completion", check_completion },
+	{ "providers", check_providers },
 	{ NULL, NULL }
 };
 

@@ -106,9 +106,29 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
 			it.func = opt_ident(fld[2]);
 			it.tag = opt_ident(fld[3]);
 			it.field = opt_ident(fld[4]);
+		} else if (!strcmp(fld[0], "provider")) {
+			static const char *const bare[] = { "all-paths", "some-paths", "never",
+							    "unknown", NULL };
+			int ok = 0;
+
+			if (nf != 4) {
+				snprintf(err, errlen, "%s:%d: expected provider<TAB>file<TAB>"
+					 "provider<TAB>bare", path, lineno);
+				goto fail;
+			}
+			for (int i = 0; bare[i]; i++)
+				ok |= !strcmp(fld[3], bare[i]);
+			if (!ok) {
+				snprintf(err, errlen, "%s:%d: '%s' is not all-paths, some-paths, "
+					 "never or unknown", path, lineno, fld[3]);
+				goto fail;
+			}
+			it.kind = PLAN_PROVIDER;
+			it.func = xstrdup(fld[2]);
+			it.tag = xstrdup(fld[3]);
 		} else {
-			snprintf(err, errlen, "%s:%d: unknown plan item '%s' (hardirq, completion)",
-				 path, lineno, fld[0]);
+			snprintf(err, errlen, "%s:%d: unknown plan item '%s' (hardirq, completion, "
+				 "provider)", path, lineno, fld[0]);
 			goto fail;
 		}
 		if (fld[1][0] == '/') {

@@ -4,6 +4,11 @@
  *
  *   hardirq<TAB>FILE<TAB>FUNCTION
  *   completion<TAB>FILE<TAB>DELETED_CALLBACK|-<TAB>STRUCT_TAG|-<TAB>FIELD|-
+ *   provider<TAB>FILE<TAB>PROVIDER<TAB>BARE
+ *
+ * A provider item names one DMA provider that may serve FILE (its id in
+ * providers.json, a path) and whether it signals a completion set without
+ * a callback: BARE is all-paths, some-paths, never or unknown (rule 8).
  *
  * FILE is relative to the kernel tree.  A '-' field is stored as NULL.
  */
@@ -12,13 +17,15 @@
 
 #include <stddef.h>
 
-enum plan_kind { PLAN_HARDIRQ, PLAN_COMPLETION };
+enum plan_kind { PLAN_HARDIRQ, PLAN_COMPLETION, PLAN_PROVIDER };
 
 struct plan_item {
 	enum plan_kind kind;
 	char *file;
-	char *func;		/* hardirq: the callback; completion: deleted callback or NULL */
-	char *tag;		/* completion: struct tag, or NULL for a bare struct completion */
+	char *func;		/* hardirq: the callback; completion: deleted callback or NULL;
+				 * provider: the provider's id */
+	char *tag;		/* completion: struct tag, or NULL for a bare struct completion;
+				 * provider: its BARE value */
 	char *field;		/* completion: field, NULL iff tag is NULL */
 	int lineno;
 };

@@ -82,3 +82,20 @@ def test_commit_message_names_the_providers(cbs, monkeypatch):
     assert ("fx-thread and fxlib/fx-lib-core ignore the flag and keep calling it as "
             "before") in mmc
     assert "changes nothing at run time" in mmc
+
+
+def test_verify_hands_rule_8_to_the_checker(cbs, monkeypatch):
+    # verify's plan rows for the checker's providers check: one per provider
+    # that may serve a file converted to a completion, with its bare value
+    from dmacb_lib import kernel, verify
+    monkeypatch.setenv("DMACB_CACHE", str(cbs["base"] / "cache"))
+    k = kernel.resolve(str(cbs["tree"]))
+    doc = {"callbacks": [
+        {"file": "drivers/mmc/fx-mmc.c", "status": "converted", "action": "completion"},
+        {"file": "drivers/spi/spi-fx.c", "status": "converted", "action": "completion"},
+        {"file": "drivers/tty/fx-uart.c", "status": "converted", "action": "hardirq"}]}
+    rows = sorted(verify.provider_rows(k, doc, 1))
+    assert rows == [
+        ("provider", "drivers/mmc/fx-mmc.c", "drivers/dma/fx-thread.c", "never"),
+        ("provider", "drivers/mmc/fx-mmc.c", "drivers/dma/fxlib/fx-lib-core.c", "some-paths"),
+        ("provider", "drivers/spi/spi-fx.c", "drivers/dma/fx-vchan.c", "all-paths")]

@@ -158,7 +158,10 @@ static const char plan_text[] =
 	"completion\tcompletion_ok.c\t-\t-\t-\n"
 	"completion\tcompletion_ok.c\tc_dot_done\tcdev2\tdone\n"
 	"completion\tcompletion_bad.c\tc_dma_done\tcdev\txfer_done\n"
-	"completion\tcompletion_type.c\t-\t-\t-\n";
+	"completion\tcompletion_type.c\t-\t-\t-\n"
+	"provider\tcompletion_ok.c\tdrivers/dma/fx-vchan.c\tall-paths\n"
+	"provider\tcompletion_bad.c\tdrivers/dma/fx-vchan.c\tall-paths\n"
+	"provider\tcompletion_bad.c\tdrivers/dma/sh/fx-shdma.c\tsome-paths\n";
 
 static char *write_file(const char *name, const char *text)
 {
@@ -258,6 +261,10 @@ static void test_plan(void)
 	f = write_file("plan_bad3.tsv", "completion\ta.c\tcb\tfoo\t-\n");
 	CHECK(plan_load(&p, f, err, sizeof(err)) == -1 && strstr(err, "both"));
 	free(f);
+	f = write_file("plan_bad5.tsv", "provider\ta.c\tdrivers/dma/x.c\tsometimes\n");
+	CHECK(plan_load(&p, f, err, sizeof(err)) == -1 && strstr(err, ":1: 'sometimes' is not"));
+	f = write_file("plan_bad6.tsv", "provider\ta.c\tdrivers/dma/x.c\n");
+	CHECK(plan_load(&p, f, err, sizeof(err)) == -1 && strstr(err, ":1: expected provider"));
 	f = write_file("plan_bad4.tsv", "hardirq\t/abs/a.c\tcb\n");
 	CHECK(plan_load(&p, f, err, sizeof(err)) == -1 && strstr(err, "relative"));
 	free(f);
@@ -460,6 +467,43 @@ static void test_deleted(void)
 	CHECK_HAS(o, w);
 	free(w);
 	free(o);
+}
+
+/* rule 8: every provider that may serve a completion file signals it */
+static void test_providers(void)
+{
+	int st;
+	char *o = run_one("completion_ok.c", plan_file, &st), *np;
+
+	CHECK(st == 0);
+	CHECK_HAS(o, "\"providers\":{\"ok\":true,\"completions\":3,\"judged\":true,"
+		  "\"providers\":[{\"provider\":\"drivers/dma/fx-vchan.c\",\"bare\":\"all-paths\","
+		  "\"ok\":true}],\"violations\":[]}");
+	free(o);
+
+	o = run_one("completion_bad.c", plan_file, &st);
+	CHECK(st == 1);
+	CHECK_HAS(o, "\"providers\":{\"ok\":false");
+	CHECK_HAS(o, "{\"rule\":8,\"reason\":\"provider-no-completion\",\"provider\":"
+		  "\"drivers/dma/sh/fx-shdma.c\",\"why\":\"some-paths\"}");
+	CHECK(!strstr(o, "\"provider\":\"drivers/dma/fx-vchan.c\",\"why\""));
+	free(o);
+
+	/* a completion file nobody is known to serve */
+	o = run_one("completion_type.c", plan_file, &st);
+	CHECK_HAS(o, "\"providers\":{\"ok\":false");
+	CHECK_HAS(o, "\"provider\":null,\"why\":\"no provider is known to serve the file\"");
+	free(o);
+
+	/* a plan without providers (a tree that registers none): not judged */
+	np = write_file("plan_noprov.tsv", "completion\tcompletion_ok.c\tc_dma_done\tcdev\t"
+			"xfer_done\ncompletion\tcompletion_ok.c\t-\t-\t-\ncompletion\t"
+			"completion_ok.c\tc_dot_done\tcdev2\tdone\n");
+	o = run_one("completion_ok.c", np, &st);
+	CHECK(st == 0);
+	CHECK_HAS(o, "\"providers\":{\"ok\":true,\"completions\":3,\"judged\":false");
+	free(o);
+	free(np);
 }
 
 static void test_completion(void)
@@ -737,6 +781,7 @@ int main(int argc, char **argv)
 	test_hardirq_bad();
 	test_deleted();
 	test_completion();
+	test_providers();
 	test_cli();
 
 	kb_free(&kb);

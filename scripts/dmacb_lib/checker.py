@@ -47,6 +47,9 @@ def _plan_line(row: tuple) -> str:
         if len(row) != 5:
             die(f"plan row {row!r}: want ('completion', file, callback|None, "
                 "struct|None, field|None)")
+    elif kind == "provider":
+        if len(row) != 4:
+            die(f"plan row {row!r}: want ('provider', file, provider id, bare)")
     else:
         die(f"plan row {row!r}: unknown kind {kind!r}")
     fields = ["-" if v in (None, "") else str(v) for v in row]
@@ -102,7 +105,8 @@ def run_checker(db: Path, plan_rows: list[tuple], files: list[str] | None = None
     named in plan_rows) and return its JSON: {"files": [...], "ok": bool}.
 
     plan_rows: ('hardirq', file, function) and
-               ('completion', file, deleted_callback|None, struct|None, field|None).
+               ('completion', file, deleted_callback|None, struct|None, field|None),
+               ('provider', file, provider id, bare completion) (rule 8).
     tree: the tree the files are relative to (default: found by suffix in
     the database); db_tree: the tree the database was generated from when
     it is not tree (a converted worktree checked with the base build dir).

@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import checker, convert, csource, dashboard, formats, kbuild, rewrite, worktree
+from . import checker, convert, csource, dashboard, delivery, formats, kbuild, rewrite, worktree
 from .kernel import Kernel
 from .util import Progress, cache_dir, die, file_digest, info, reports_dir
 
@@ -192,6 +192,22 @@ def plan_rows(doc: dict) -> list[tuple]:
     return rows
 
 
+def provider_rows(k: Kernel, doc: dict, jobs: int) -> list[tuple]:
+    """Rule 8 for the checker: for each file converted to a completion, one
+    row per provider that may serve it, with its bare completion (the
+    providers audit of the base tree, with the API series' fixes).  None in
+    a tree without providers: the checker then does not judge rule 8."""
+    files = sorted({r["file"] for r in doc["callbacks"]
+                    if r["status"] == "converted" and r["action"] == "completion"})
+    if not files:
+        return []
+    deliv = delivery.for_tree(k, jobs, files)
+    if not deliv.judged():
+        return []
+    return [("provider", f, p.id, p.bare) for f in files
+            for p in deliv.serving([f]).providers]
+
+
 def conv_tag(wt: Path) -> str:
     """Build directories of the converted tree: 'conv' for convert's own
     worktree, another name for any other (each source tree needs its own
@@ -245,7 +261,7 @@ def checker_key(wt: Path) -> str:
 
 
 def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
-                  via: dict[str, str] | None = None) -> dict:
+                  via: dict[str, str] | None = None, extra: list[tuple] = ()) -> dict:
     """file -> the checker's entry, each file parsed with the flags of the
     configuration that compile-tested it.  A header is checked in the .c
     file it was compiled through (`via`): its plan items move there, so
@@ -257,7 +273,7 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
     converting one more driver parses one file, not all."""
     out: dict[str, dict] = {}
     via = via or {}
-    rows = [(r[0], via.get(r[1], r[1]), *r[2:]) for r in plan_rows(doc)]
+    rows = [(r[0], via.get(r[1], r[1]), *r[2:]) for r in plan_rows(doc) + list(extra)]
     prog = Progress("checker", len(arch_of))
     cdir = cache_dir() / "verify" / "checker"
     cdir.mkdir(parents=True, exist_ok=True)
@@ -338,7 +354,7 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
     via = {f: b["via"] for f, b in builds.items() if b.get("via")}
     arch_of = {via.get(f, f): b.get("check_arch") or b["arch"] for f, b in builds.items()
                if b.get("conv_ok") and b.get("arch")}
-    chk = checker_check(wt, doc, arch_of, jobs, via)
+    chk = checker_check(wt, doc, arch_of, jobs, via, provider_rows(k, doc, jobs))
     timings["checker"] = time.monotonic() - t
     info(f"verify: checker: {sum(1 for e in chk.values() if e.get('ok'))} of {len(chk)} "
          f"files pass ({timings['checker']:.1f}s)")
