@@ -146,11 +146,15 @@ def series(verified, tmp_path_factory):
     wt = verified["wt"]
     files = sorted(set(INJECT) | {CLEAN})
     before = (git(wt, "rev-parse", "HEAD"), [(wt / f).stat().st_mtime_ns for f in files])
-    r1 = run_dmacb("series", "--kernel", str(TREE), "--out", str(base), cache=cache_dir())
+    # byte-identical reruns are what --reproducible promises (without it the
+    # series' commits are dated now)
+    r1 = run_dmacb("series", "--kernel", str(TREE), "--out", str(base), "--reproducible",
+                   cache=cache_dir())
     assert r1.returncode == 0, r1.stderr
     sdir = base / REL / "series"
     first = {p.relative_to(sdir): p.read_bytes() for p in sdir.rglob("*") if p.is_file()}
-    r2 = run_dmacb("series", "--kernel", str(TREE), "--out", str(base), cache=cache_dir())
+    r2 = run_dmacb("series", "--kernel", str(TREE), "--out", str(base), "--reproducible",
+                   cache=cache_dir())
     assert r2.returncode == 0, r2.stderr
     second = {p.relative_to(sdir): p.read_bytes() for p in sdir.rglob("*") if p.is_file()}
     after = (git(wt, "rev-parse", "HEAD"), [(wt / f).stat().st_mtime_ns for f in files])
