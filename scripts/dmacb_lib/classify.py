@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 
 
-from .index import Index, params, split_args
+from .csource import split_args
+from .index import Index, params
 
 PASSTHROUGH_DIRS = ("crypto/async_tx/",)
 

@@ -166,6 +166,26 @@ _BRACES = re.compile(r"[{};]")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 
 
+def split_args(s: str) -> list[str]:
+    """A call's argument text split at its top-level commas."""
+    if not any(c in s for c in "([{"):
+        return [x.strip() for x in s.split(",")] if s.strip() else []
+    out, depth, cur = [], 0, []
+    for c in s:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        if c == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(c)
+    if "".join(cur).strip():
+        out.append("".join(cur).strip())
+    return out
+
+
 def calls_in(text: str) -> list[str]:
     return [m.group(1) for m in _CALL.finditer(text) if m.group(1) not in KEYWORDS]
 

@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from .csource import line_starts, strip_comments
+from .csource import line_starts, split_args, strip_comments
 from .facts import FileFacts
 
 
@@ -112,18 +112,3 @@ def params(defrec: dict) -> list[str]:
     return names
 
 
-def split_args(s: str) -> list[str]:
-    out, depth, cur = [], 0, []
-    for c in s:
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        if c == "," and depth == 0:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(c)
-    if "".join(cur).strip():
-        out.append("".join(cur).strip())
-    return out

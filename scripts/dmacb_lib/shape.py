@@ -60,7 +60,7 @@ def _work_function(judge, file: str, name: str, args: str) -> str | None:
     """The function of the work item a queue_work()/schedule_work() call
     queues, when INIT_WORK() in the file names it: the item's last
     identifier (its field) is matched, as locks are."""
-    from .index import split_args
+    from .csource import split_args
     a = split_args(args)
     if not a:
         return None

@@ -201,6 +201,6 @@ class Judge:
 
 
 def _first_arg(args: str) -> str:
-    from .index import split_args
+    from .csource import split_args
     a = split_args(args)
     return a[0] if a else ""

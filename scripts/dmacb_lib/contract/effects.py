@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass
 
 from ..csource import KEYWORDS
-from ..index import Index, split_args
+from ..csource import split_args
+from ..index import Index
 from .tables import Tables
 
 BH_WQ = re.compile(r"\bsystem_bh(_highpri)?_wq\b")

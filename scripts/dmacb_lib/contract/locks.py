@@ -15,7 +15,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ..index import split_args
+from ..csource import split_args
 from .effects import Effect, Effects
 from .tables import Tables
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..csource import blank_directives, loops, tokens
-from ..index import params, split_args
+from ..csource import split_args
+from ..index import params
 from . import gfp as gfpmod
 from .effects import Effect, Effects
 from .locks import held_across_dma, lock_users, role

@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import facts as factsmod
 from .. import formats
 from ..kernel import Kernel
-from ..util import PROJECT, cache_dir, info, reports_dir
+from ..util import cache_dir, info, reports_dir
 from . import bare as baremod
 from . import delivery as deliverymod
 from . import discover, graph, kapi, output, pfacts, prepflags, recycle, tasklets

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from .. import csource
+from ..csource import split_args
 
 
 @dataclass
@@ -75,25 +76,6 @@ def read(path: str, raw: str) -> Text:
 def call_re(name: str) -> re.Pattern:
     """'name(' as a word (compiled once per name)."""
     return re.compile(r"\b" + re.escape(name) + r"\s*\(")
-
-
-def split_args(s: str) -> list[str]:
-    if not any(c in s for c in "([{"):
-        return [x.strip() for x in s.split(",")] if s.strip() else []
-    out, depth, cur = [], 0, []
-    for c in s:
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        if c == "," and depth == 0:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(c)
-    if "".join(cur).strip():
-        out.append("".join(cur).strip())
-    return out
 
 
 def _match_paren(text: str, i: int) -> int:
