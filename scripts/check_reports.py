@@ -38,6 +38,17 @@ def stages(audit_only: bool) -> list[list[str]]:
             ["series", "--reproducible"]]
 
 
+def new_release(rel: str) -> list[str]:
+    """The committed releases of rel's major.minor when rel itself has none."""
+    listed = subprocess.run(["git", "-C", str(PROJECT), "ls-files", "--", "reports"],
+                            capture_output=True, text=True).stdout.split()
+    rels = {Path(f).parts[1] for f in listed if len(Path(f).parts) > 2}
+    if rel in rels:
+        return []
+    series = rel.split(".")[:2]
+    return sorted(r for r in rels if r.split(".")[:2] == series)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--audit-only", action="store_true",
@@ -65,6 +76,14 @@ def main() -> int:
     bad = 0
     for rel in rels:
         d = out / rel
+        stale = new_release(rel)
+        if stale:
+            # Debian's linux-source follows stable: a new point release has
+            # no reference yet, and every one of its files is new
+            print(f"check-reports: {rel} has no committed reference (committed: "
+                  f"{', '.join(stale)}): Debian's tree moved to a new release; review "
+                  f"reports/{rel} against them, then 'git add -f reports/{rel}' and "
+                  f"'git rm -r' the release it replaces", file=sys.stderr)
         st = subprocess.run(["git", "-C", str(PROJECT), "status", "--porcelain",
                              "--untracked-files=all", "--", str(d)],
                             capture_output=True, text=True).stdout.splitlines()

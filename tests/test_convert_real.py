@@ -16,12 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import ROOT, run_dmacb
+from dmacb_lib import kernel
 
 pytestmark = pytest.mark.real
 
 TREE = ROOT / "kernel-tree"
-REL = "6.12.117"
-BRANCH = "dmacb-test/6.12.117"
+# the release Debian's linux-source-6.12 holds today (it moves with stable)
+REL = kernel.makefile_release(TREE) or "6.12"
+BRANCH = f"dmacb-test/{REL}"
 
 
 def git(*args: str) -> str:

@@ -19,13 +19,15 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_dmacb
+from dmacb_lib import kernel
 from dmacb_lib.util import cache_dir
 
 pytestmark = pytest.mark.real
 
 TREE = ROOT / "kernel-tree"
-REL = "6.12.117"
-BRANCH = "dmacb-vtest/6.12.117"
+# the release Debian's linux-source-6.12 holds today (it moves with stable)
+REL = kernel.makefile_release(TREE) or "6.12"
+BRANCH = f"dmacb-vtest/{REL}"
 
 # file -> (old text, new text, the check that must catch it)
 INJECT = {

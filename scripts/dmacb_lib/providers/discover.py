@@ -100,7 +100,9 @@ def _dir_files(k: Kernel, d: str) -> list[str]:
 class _Index:
     """The text of one directory's C files: what each function calls or names."""
     texts: dict[str, source.Text]
-    uses: dict[str, dict[str, set[str]]]        # file -> function -> names used
+    # file -> function -> names used, sorted: the walks below stop after a
+    # few links per file, so their order must not follow string hashing
+    uses: dict[str, dict[str, list[str]]]
     nonstatic: dict[str, list[str]]             # name -> files defining it non-static
 
 
@@ -108,12 +110,12 @@ def _index(texts: dict[str, source.Text]) -> _Index:
     defined = set()
     for t in texts.values():
         defined |= set(t.src.functions)
-    uses: dict[str, dict[str, set[str]]] = {}
+    uses: dict[str, dict[str, list[str]]] = {}
     nonstatic: dict[str, list[str]] = {}
     for p, t in texts.items():
         uses[p] = {}
         for name, f in t.src.functions.items():
-            uses[p][name] = source.idents(f.body) & defined
+            uses[p][name] = sorted(source.idents(f.body) & defined)
             if name not in t.static:
                 nonstatic.setdefault(name, []).append(p)
     return _Index(texts, uses, nonstatic)
