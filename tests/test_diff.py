@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: GPL-2.0
+"""dmacb diff: two fixture report directories (tests/fixtures/diff/, written
+for this test, not by the audit) with one case per matching rule, an
+appeared, a disappeared, a changed and an evidence-only callback, and
+providers appeared, disappeared, moved, renamed and changed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import ROOT, run_dmacb
+from dmacb_lib import reldiff
+
+FX = ROOT / "tests" / "fixtures" / "diff"
+OLD, NEW = FX / "6.90.1", FX / "6.91.2"
+
+
+@pytest.fixture(scope="module")
+def doc():
+    return reldiff.build(OLD, NEW)
+
+
+def _moves(d: dict) -> dict[str, tuple[str, str]]:
+    return {m["old_id"]: (m["match"], m["id"]) for m in d["moved"]}
+
+
+def test_appeared_disappeared(doc):
+    cb = doc["callbacks"]
+    assert [c["id"] for c in cb["appeared"]] == ["drivers/mmc/host/newmmc.c:newmmc_dma_cb"]
+    assert [c["id"] for c in cb["disappeared"]] == ["drivers/mmc/host/oldmmc.c:oldmmc_dma_cb"]
+    assert cb["disappeared"][0]["hint"].endswith("has no callback in the new release")
+    assert doc["counts"]["callbacks"] == {"appeared": 1, "disappeared": 1, "moved": 4,
+                                          "changed": 2, "details_changed": 3, "unchanged": 5}
+
+
+def test_each_matching_rule(doc):
+    assert _moves(doc["callbacks"]) == {
+        # the file renamed (and the callback changed: no other rule matches it)
+        "sound/soc/sh/rcar/dma.c:rsnd_dmaen_complete":
+            ("file-renamed", "sound/soc/renesas/rcar/dma.c:rsnd_dmaen_complete"),
+        # into a shared library the old driver now uses (no shape evidence alike)
+        "drivers/mtd/nand/raw/qcom_nandc.c:qpic_bam_dma_done":
+            ("moved", "drivers/mtd/nand/qpic_common.c:qpic_bam_dma_done"),
+        # to another file, with other sites but the same shape and evidence
+        "drivers/i2c/busses/i2c-a.c:ab_dma_complete":
+            ("moved", "drivers/i2c/busses/i2c-b.c:ab_dma_complete"),
+        # renamed in its file: the same site
+        "drivers/spi/spi-stm32.c:stm32f4_spi_dma_tx_cb":
+            ("renamed", "drivers/spi/spi-stm32.c:stm32fx_spi_dma_tx_cb"),
+    }
+    q = next(m for m in doc["callbacks"]["moved"] if m["callback"] == "qpic_bam_dma_done")
+    assert "qcom_nandc.c is a site or user file of the new callback" in q["match_evidence"]
+
+
+def test_changed_with_why(doc):
+    ch = {m["id"]: m for m in doc["callbacks"]["changed"]}
+    assert sorted(ch) == ["drivers/tty/serial/bar.c:bar_rx_done",
+                          "sound/soc/renesas/rcar/dma.c:rsnd_dmaen_complete"]
+    bar = ch["drivers/tty/serial/bar.c:bar_rx_done"]
+    assert bar["fields"]["group"] == {"old": "hardirq-safe", "new": "left-alone"}
+    assert bar["fields"]["action"] == {"old": "hardirq", "new": "none"}
+    assert bar["reasons_added"] == ["reenters-dma"] and bar["reasons_removed"] == []
+    assert bar["evidence_added"] == ["reason reenters-dma: dmaengine_terminate_async() in "
+                                     "drivers/tty/serial/bar.c via bar_rx_done"]
+    assert bar["evidence_removed"] == []
+    rs = ch["sound/soc/renesas/rcar/dma.c:rsnd_dmaen_complete"]
+    assert rs["fields"]["shape"] == {"old": "chained-tasklet", "new": "other"}
+    assert rs["evidence_removed"] == ["effect tasklet: tasklet_schedule() in "
+                                      "sound/soc/sh/rcar/dma.c via rsnd_dmaen_complete"]
+    # a rename alone is no change of the verdict; its changed evidence is a detail
+    det = {m["id"]: m for m in doc["callbacks"]["details_changed"]}
+    assert sorted(det) == ["drivers/iio/adc/baz.c:baz_dma_done",
+                           "drivers/mtd/nand/qpic_common.c:qpic_bam_dma_done",
+                           "drivers/spi/spi-stm32.c:stm32fx_spi_dma_tx_cb"]
+    baz = det["drivers/iio/adc/baz.c:baz_dma_done"]
+    assert baz["fields"] == {} and not baz["verdict_changed"]
+    assert [e.split("()")[0] for e in baz["evidence_added"]] == \
+        ["reason may-sleep: iio_trigger_poll_nested"]
+    stm = det["drivers/spi/spi-stm32.c:stm32fx_spi_dma_tx_cb"]
+    # the callback's own name is not a change: only the other call and helper are
+    assert len(stm["evidence_added"]) == 1 and "terminate_async" in stm["evidence_added"][0]
+
+
+def test_lines_and_provider_moves_are_no_change(doc):
+    """foo_dma_done: every line moved (site, evidence, 'line N' in the
+    detail) and the provider serving it moved to drivers/dma/stm32/."""
+    every = [m["id"] for k in ("moved", "changed", "details_changed")
+             for m in doc["callbacks"][k]]
+    assert "drivers/spi/spi-foo.c:foo_dma_done" not in every
+
+
+def test_providers(doc):
+    pv = doc["providers"]
+    assert [p["id"] for p in pv["appeared"]] == ["drivers/dma/xilinx/xdma.c"]
+    assert [p["id"] for p in pv["disappeared"]] == ["drivers/dma/iop-adma.c"]
+    assert _moves(pv) == {
+        "drivers/dma/stm32-dma.c": ("moved", "drivers/dma/stm32/stm32-dma.c"),
+        "drivers/dma/fsl-edma.c": ("renamed", "drivers/dma/fsl-edma-main.c"),
+        "drivers/dma/foo-dma.c": ("renamed", "drivers/dma/vnd/bar-dma.c"),
+    }
+    [h] = pv["changed"]
+    assert h["id"] == "drivers/dma/at_hdmac.c"
+    assert h["fields"]["delivery"] == {"old": "own-tasklet", "new": "virt-dma"}
+    assert h["fields"]["recycles"] == {"old": "yes", "new": "no"}
+    assert h["why"]["delivery"] == {
+        "removed": ["dma_cookie_complete() in atc_chain_complete() from tasklet"],
+        "added": ["vchan_cookie_complete() in atdma_handle_chan_done() from hardirq"]}
+    assert h["why"]["tasklets"]["removed"] == ["atc_tasklet(): delivery-only [callback-delivery]"]
+    assert pv["unchanged"] == 1        # pl330
+
+
+@pytest.mark.parametrize("rule,old_id", [
+    ("file-renamed", "sound/soc/sh/rcar/dma.c:rsnd_dmaen_complete"),
+    ("moved", "drivers/mtd/nand/raw/qcom_nandc.c:qpic_bam_dma_done"),
+    ("moved", "drivers/i2c/busses/i2c-a.c:ab_dma_complete"),
+    ("renamed", "drivers/spi/spi-stm32.c:stm32f4_spi_dma_tx_cb"),
+])
+def test_each_rule_is_needed(rule, old_id, monkeypatch):
+    """Without the rule, its fixture pair is no longer matched (the two
+    callbacks become a disappeared and an appeared one)."""
+    rules = reldiff._cb_rules
+    monkeypatch.setattr(reldiff, "_cb_rules", lambda *a: [r for r in rules(*a) if r[0] != rule])
+    d = reldiff.build(OLD, NEW)
+    assert old_id not in _moves(d["callbacks"])
+    assert old_id in [c["id"] for c in d["callbacks"]["disappeared"]]
+
+
+def test_cli_out_deterministic_and_stdout(tmp_path):
+    runs = []
+    for i in (1, 2):
+        r = run_dmacb("diff", str(OLD), str(NEW), "--out", str(tmp_path / f"d{i}"),
+                      cache=tmp_path / "cache")
+        assert r.returncode == 0, r.stderr
+        runs.append({f: (tmp_path / f"d{i}" / f).read_bytes()
+                     for f in ("diff.md", "diff.json", "diff.html")})
+    assert runs[0] == runs[1]
+    out = runs[0]
+    j = json.loads(out["diff.json"])
+    assert j["format"] == "dmacb-diff/1"
+    assert j["old"]["kernel"] == "6.90.1" and j["new"]["kernel"] == "6.91.2"
+    for text in out.values():
+        assert str(tmp_path).encode() not in text and str(ROOT).encode() not in text
+    md = out["diff.md"].decode()
+    assert "stm32f4_spi_dma_tx_cb -> stm32fx_spi_dma_tx_cb()" in md and "**renamed**" in md
+    page = out["diff.html"].decode()
+    assert "<title>dmacb diff: Linux 6.90.1 &rarr; 6.91.2</title>" in page
+    assert "nav button.on" in page                     # the dashboard's style sheet
+    assert 'id="moved"' in page and "qpic_bam_dma_done" in page
+    # without --out: the same Markdown on stdout, nothing written
+    r = run_dmacb("diff", str(OLD), str(NEW), cache=tmp_path / "cache", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.encode() == out["diff.md"]
+    assert not (tmp_path / "diff.md").exists()
+
+
+def test_exit_code(tmp_path):
+    r = run_dmacb("diff", str(OLD), str(NEW), "--exit-code", cache=tmp_path / "c")
+    assert r.returncode == 1
+    r = run_dmacb("diff", str(OLD), str(OLD), "--exit-code", cache=tmp_path / "c")
+    assert r.returncode == 0, r.stderr
+    assert "| appeared | 0 | 0 |" in r.stdout
+
+
+def _bad(tmp_path, doc_name: str, fmt: str) -> str:
+    d = tmp_path / "bad"
+    shutil.copytree(NEW, d)
+    p = d / doc_name
+    j = json.loads(p.read_text())
+    j["format"] = fmt
+    p.write_text(json.dumps(j))
+    return str(d)
+
+
+@pytest.mark.parametrize("case", ["missing", "not-a-report", "callbacks-version",
+                                  "providers-version", "no-format"])
+def test_bad_input(case, tmp_path):
+    arg = {"missing": lambda: str(tmp_path / "nowhere"),
+           "not-a-report": lambda: str(ROOT / "docs"),
+           "callbacks-version": lambda: _bad(tmp_path, "callbacks.json", "dmacb-callbacks/9"),
+           "providers-version": lambda: _bad(tmp_path, "providers.json", "dmacb-providers/7"),
+           "no-format": lambda: _bad(tmp_path, "callbacks.json", ""),
+           }[case]()
+    r = run_dmacb("diff", str(OLD), arg, "--out", str(tmp_path / "o"), cache=tmp_path / "c")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dmacb: "), r.stderr
+    assert not (tmp_path / "o").exists()
+    if case.endswith("version"):
+        assert "expected dmacb-" in lines[0]
