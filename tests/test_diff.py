@@ -148,7 +148,7 @@ def test_cli_out_deterministic_and_stdout(tmp_path):
     page = out["diff.html"].decode()
     assert "<title>dmacb diff: Linux 6.90.1 &rarr; 6.91.2</title>" in page
     assert "nav button.on" in page                     # the dashboard's style sheet
-    assert 'id="moved"' in page and "qpic_bam_dma_done" in page
+    assert 'id="tab-moved"' in page and "qpic_bam_dma_done" in page
     # without --out: the same Markdown on stdout, nothing written
     r = run_dmacb("diff", str(OLD), str(NEW), cache=tmp_path / "cache", cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.encode() == out["diff.md"]
@@ -189,3 +189,34 @@ def test_bad_input(case, tmp_path):
     assert not (tmp_path / "o").exists()
     if case.endswith("version"):
         assert "expected dmacb-" in lines[0]
+
+
+def test_kernel_tree_as_input(fixture_audit, tmp_path):
+    """A kernel tree instead of a report directory is audited first (into
+    a temporary directory); the fixture tree against its own audit: no
+    difference, and nothing of the temporary audit left in the output."""
+    r = run_dmacb("diff", str(fixture_audit["out"]), str(fixture_audit["tree"]), "--exit-code",
+                  "--out", str(tmp_path / "d"), cache=fixture_audit["cache"])
+    assert r.returncode == 0, r.stderr
+    assert "is a kernel tree: auditing Linux 6.99.0-fixture" in r.stderr
+    j = json.loads((tmp_path / "d" / "diff.json").read_text())
+    n = len(fixture_audit["doc"]["callbacks"])
+    assert j["counts"]["callbacks"] == {"appeared": 0, "disappeared": 0, "moved": 0,
+                                        "changed": 0, "details_changed": 0, "unchanged": n}
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == \
+        ["diff.html", "diff.json", "diff.md"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_page_renders_tab_from_address(tmp_path):
+    import subprocess
+    r = run_dmacb("diff", str(OLD), str(NEW), "--out", str(tmp_path / "d"), cache=tmp_path / "c")
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "d" / "diff.html").as_uri() + "#changed"
+    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                          "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+                          "--virtual-time-budget=3000", "--dump-dom", page],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert '<div id="tab-changed" class="tab on">' in dom
+    assert '<div id="tab-appeared" class="tab">' in dom
+    assert '<button data-tab="changed" class="on">Changed (2)</button>' in dom

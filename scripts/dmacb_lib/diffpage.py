@@ -7,7 +7,8 @@ changed, other changes; providers), each row with the fields and the
 evidence that changed.  Static HTML (the tabs are the only script) with
 the dashboard's style sheet (dashboard.STYLE); file names link to the
 source of their release (DMACB_SOURCE_URL, as the dashboard).
-Deterministic: no timestamps.
+A tab can be opened from the address (diff.html#changed).  Deterministic:
+no timestamps.
 """
 
 from __future__ import annotations
@@ -52,8 +53,14 @@ def _table(head: list[str], rows: list[list[str]], empty: str) -> str:
 
 
 def _changes(m: dict, provider: bool = False) -> str:
-    items = [f"<li>{_e(k)}: {_e(v['old'])} &rarr; {_e(v['new'])}</li>"
-             for k, v in m["fields"].items()]
+    items = []
+    for k, v in m["fields"].items():
+        if k == "providers" and not provider:
+            items.append("<li>providers that may serve it: " + _e(
+                [f"+{x}" for x in m["providers_added"]] +
+                [f"-{x}" for x in m["providers_removed"]]) + "</li>")
+        else:
+            items.append(f"<li>{_e(k)}: {_e(v['old'])} &rarr; {_e(v['new'])}</li>")
     if provider:
         for k, v in m["why"].items():
             items += [f"<li>{_e(k)} gone: <code>{_e(x)}</code></li>" for x in v["removed"]]
@@ -143,15 +150,16 @@ def build(doc: dict) -> str:
                          _e(m["new"]["bare_completion"]), _changes(m, provider=True)])
         ptab = _table(["provider", "", "delivery", "bare completion", "what changed"], prow,
                       "No provider changed.")
+        plabel = f"Providers ({len(prow)})"
     else:
         ptab = f'<p class="muted">Providers not compared: {_e(pv["note"])}.</p>'
-    tabs.append(("providers", f"Providers ({sum(pc[k] for k in pc if k != 'unchanged')})",
-                 ptab))
+        plabel = "Providers (not compared)"
+    tabs.append(("providers", plabel, ptab))
 
     title = f"dmacb diff: Linux {html.escape(o['kernel'])} &rarr; {html.escape(n['kernel'])}"
     nav = "".join(f'<button data-tab="{t}"{" class=on" if i == 0 else ""}>{html.escape(lab)}'
                   f'</button>' for i, (t, lab, _) in enumerate(tabs))
-    body = "".join(f'<div id="{t}" class="tab{" on" if i == 0 else ""}">{content}</div>'
+    body = "".join(f'<div id="tab-{t}" class="tab{" on" if i == 0 else ""}">{content}</div>'
                    for i, (t, _, content) in enumerate(tabs))
     return (PAGE.replace("@STYLE@", STYLE).replace("@TITLE@", title)
             .replace("@SUMMARY@", summary + counts).replace("@NAV@", nav)
@@ -162,7 +170,8 @@ PAGE = r"""<!DOCTYPE html>
 <html><head><meta charset="utf-8">
 <title>@TITLE@</title>
 <style>
-@STYLE@</style></head><body>
+@STYLE@#summary table { display: inline-table; margin: 0 1.5em 1em 0; vertical-align: top; }
+</style></head><body>
 <h1>@TITLE@</h1>
 <p class="muted">What changed between two releases' dmacb reports (dmacb diff).  Line
 numbers are not compared; evidence is shown without them.</p>
@@ -170,11 +179,17 @@ numbers are not compared; evidence is shown without them.</p>
 <nav>@NAV@</nav>
 @TABS@
 <script>
+function show(tab) {
+  document.querySelectorAll('nav button, .tab').forEach(function (x) { x.classList.remove('on'); });
+  document.querySelector('nav button[data-tab="' + tab + '"]').classList.add('on');
+  document.getElementById('tab-' + tab).classList.add('on');
+}
 document.querySelectorAll('nav button').forEach(function (b) {
-  b.addEventListener('click', function () {
-    document.querySelectorAll('nav button, .tab').forEach(function (x) { x.classList.remove('on'); });
-    b.classList.add('on'); document.getElementById(b.dataset.tab).classList.add('on'); });
+  b.addEventListener('click', function () { show(b.dataset.tab); });
 });
+/* a tab from the address: diff.html#changed */
+var h = location.hash.replace(/^#/, '');
+if (h && document.querySelector('nav button[data-tab="' + h + '"]')) show(h);
 </script>
 </body></html>
 """
