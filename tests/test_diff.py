@@ -32,7 +32,7 @@ def test_appeared_disappeared(doc):
     assert [c["id"] for c in cb["appeared"]] == ["drivers/mmc/host/newmmc.c:newmmc_dma_cb"]
     assert [c["id"] for c in cb["disappeared"]] == ["drivers/mmc/host/oldmmc.c:oldmmc_dma_cb"]
     assert cb["disappeared"][0]["hint"].endswith("has no callback in the new release")
-    assert doc["counts"]["callbacks"] == {"appeared": 1, "disappeared": 1, "moved": 4,
+    assert doc["counts"]["callbacks"] == {"appeared": 1, "disappeared": 1, "moved": 5,
                                           "changed": 2, "details_changed": 3, "unchanged": 5}
 
 
@@ -41,6 +41,9 @@ def test_each_matching_rule(doc):
         # the file renamed (and the callback changed: no other rule matches it)
         "sound/soc/sh/rcar/dma.c:rsnd_dmaen_complete":
             ("file-renamed", "sound/soc/renesas/rcar/dma.c:rsnd_dmaen_complete"),
+        # renamed in that renamed file: the same site
+        "sound/soc/sh/rcar/dma.c:rsnd_dmapp_complete":
+            ("renamed", "sound/soc/renesas/rcar/dma.c:rsnd_dmapp_done"),
         # into a shared library the old driver now uses (no shape evidence alike)
         "drivers/mtd/nand/raw/qcom_nandc.c:qpic_bam_dma_done":
             ("moved", "drivers/mtd/nand/qpic_common.c:qpic_bam_dma_done"),
@@ -65,7 +68,7 @@ def test_changed_with_why(doc):
     assert bar["reasons_added"] == ["reenters-dma"] and bar["reasons_removed"] == []
     assert bar["evidence_added"] == ["reason reenters-dma: dmaengine_terminate_async() in "
                                      "drivers/tty/serial/bar.c via bar_rx_done"]
-    assert bar["evidence_removed"] == []
+    assert bar["evidence_removed"] == [] and not bar["unexplained"]
     rs = ch["sound/soc/renesas/rcar/dma.c:rsnd_dmaen_complete"]
     assert rs["fields"]["shape"] == {"old": "chained-tasklet", "new": "other"}
     assert rs["evidence_removed"] == ["effect tasklet: tasklet_schedule() in "
@@ -117,6 +120,7 @@ def test_providers(doc):
     ("moved", "drivers/mtd/nand/raw/qcom_nandc.c:qpic_bam_dma_done"),
     ("moved", "drivers/i2c/busses/i2c-a.c:ab_dma_complete"),
     ("renamed", "drivers/spi/spi-stm32.c:stm32f4_spi_dma_tx_cb"),
+    ("renamed", "sound/soc/sh/rcar/dma.c:rsnd_dmapp_complete"),
 ])
 def test_each_rule_is_needed(rule, old_id, monkeypatch):
     """Without the rule, its fixture pair is no longer matched (the two

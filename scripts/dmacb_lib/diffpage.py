@@ -68,6 +68,9 @@ def _changes(m: dict, provider: bool = False) -> str:
     else:
         items += [f"<li>evidence gone: <code>{_e(x)}</code></li>" for x in m["evidence_removed"]]
         items += [f"<li>evidence new: <code>{_e(x)}</code></li>" for x in m["evidence_added"]]
+    if m.get("unexplained"):
+        items.append('<li class="muted">no reason or evidence entry changed: the reports do '
+                     'not say why (compare the source)</li>')
     return "<ul>" + "".join(items) + "</ul>" if items else "-"
 
 

@@ -279,7 +279,11 @@ def compare_callback(o: dict, n: dict, pmap: dict[str, str] | None = None) -> di
     added = sorted(_ev_show(k, n["callback"], _home(n)) for k in (en - eo).elements())
     ro, rn = set(fo["reasons"]), set(fn["reasons"])
     po, pn = set(fo["providers"]), set(fn["providers"])
-    return {"fields": ch, "verdict_changed": any(k in ch for k in VERDICT_FIELDS),
+    verdict = any(k in ch for k in VERDICT_FIELDS)
+    return {"fields": ch, "verdict_changed": verdict,
+            # the verdict changed, but no reason or evidence entry did: the
+            # reports do not record why (a store the audit does not list)
+            "unexplained": verdict and ro == rn and not added and not removed,
             "reasons_added": sorted(rn - ro), "reasons_removed": sorted(ro - rn),
             "providers_added": sorted(pn - po), "providers_removed": sorted(po - pn),
             "evidence_added": added, "evidence_removed": removed}
@@ -604,6 +608,9 @@ def markdown(doc: dict) -> str:
         L.append(f"- {_cb_line(m)}: {m['old']['group']}/{m['old']['action']} -> "
                  f"{m['new']['group']}/{m['new']['action']}")
         L += _changes_md(m, VERDICT_FIELDS + DETAIL_FIELDS)
+        if m["unexplained"]:
+            L.append("  - no reason or evidence entry changed: the reports do not say why "
+                     "(compare the source)")
     L += ["", f"### Other changes, same verdict ({len(cb['details_changed'])})", "",
           "The evidence (line numbers aside), the serving providers, the sites' file, the "
           "users or the completions changed; shape, verdict and action did not.", ""]
