@@ -224,3 +224,46 @@ def test_page_renders_tab_from_address(tmp_path):
     assert '<div id="tab-changed" class="tab on">' in dom
     assert '<div id="tab-appeared" class="tab">' in dom
     assert '<button data-tab="changed" class="on">Changed (2)</button>' in dom
+
+
+def test_symmetric(doc):
+    """NEW -> OLD: appeared and disappeared swap, every match is found
+    again the other way round, the same callbacks changed."""
+    back = reldiff.build(NEW, OLD)
+    cb, bk = doc["callbacks"], back["callbacks"]
+    assert [c["id"] for c in bk["appeared"]] == [c["id"] for c in cb["disappeared"]]
+    assert [c["id"] for c in bk["disappeared"]] == [c["id"] for c in cb["appeared"]]
+    assert {n: (r, o) for o, (r, n) in _moves(cb).items()} == _moves(bk)
+    assert sorted(m["old_id"] for m in bk["changed"]) == sorted(m["id"] for m in cb["changed"])
+    assert doc["counts"]["callbacks_changed_by"]["group"] == 2
+
+
+REPORTS = ROOT / "reports"
+
+
+@pytest.mark.skipif(not (REPORTS / "6.1.192" / "callbacks.json").exists() or
+                    not (REPORTS / "6.12.117" / "callbacks.json").exists(),
+                    reason="needs the committed reference reports")
+def test_committed_references():
+    """6.1.192 -> 6.12.117, checked by hand against both trees: spi-stm32's
+    stm32f4_* -> stm32fx_* rename, spi-pl022's tasklet_schedule() replaced
+    by spi_finalize_current_transfer(), rcar's callback gone to the PCM
+    library, i2c-stm32f7's new dmaengine_terminate_async(), stm32-dma.c
+    moved to drivers/dma/stm32/."""
+    d = reldiff.build(REPORTS / "6.1.192", REPORTS / "6.12.117")
+    cb = d["callbacks"]
+    assert _moves(cb)["drivers/spi/spi-stm32.c:stm32f4_spi_dma_tx_cb"] == \
+        ("renamed", "drivers/spi/spi-stm32.c:stm32fx_spi_dma_tx_cb")
+    ch = {m["id"]: m for m in cb["changed"]}
+    pl = ch["drivers/spi/spi-pl022.c:dma_callback"]
+    assert pl["fields"]["group"] == {"old": "chained-tasklet", "new": "hardirq-safe"}
+    assert any("tasklet_schedule()" in e for e in pl["evidence_removed"])
+    assert any("spi_finalize_current_transfer()" in e for e in pl["evidence_added"])
+    i2c = ch["drivers/i2c/busses/i2c-stm32f7.c:stm32f7_i2c_dma_callback"]
+    assert i2c["reasons_added"] == ["reenters-dma"]
+    assert any("dmaengine_terminate_async()" in e for e in i2c["evidence_added"])
+    gone = {c["id"]: c for c in cb["disappeared"]}
+    assert "dmaengine_pcm_dma_complete()" in \
+        gone["sound/soc/sh/rcar/dma.c:rsnd_dmaen_complete"]["hint"]
+    assert _moves(d["providers"])["drivers/dma/stm32-dma.c"] == \
+        ("moved", "drivers/dma/stm32/stm32-dma.c")

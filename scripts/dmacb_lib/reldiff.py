@@ -516,8 +516,11 @@ def build(old_dir: Path, new_dir: Path) -> dict:
     def counts(d):
         return {k: len(d[k]) for k in ("appeared", "disappeared", "moved", "changed",
                                        "details_changed")} | {"unchanged": d["unchanged"]}
+    # of the changed callbacks, how many changed each verdict field
+    by = {k: sum(1 for m in cb["changed"] if k in m["fields"]) for k in VERDICT_FIELDS}
     return {"old": _side(oc, op), "new": _side(nc, np_),
-            "counts": {"callbacks": counts(cb), "providers": counts(pv)},
+            "counts": {"callbacks": counts(cb), "providers": counts(pv),
+                       "callbacks_changed_by": by},
             "callbacks": cb, "providers": pv}
 
 
@@ -603,7 +606,9 @@ def markdown(doc: dict) -> str:
     for m in cb["moved"]:
         L.append(f"- {_cb_line(m)}: **{m['match']}** ({m['match_evidence']})"
                  + ("; its verdict changed too, see below" if m["verdict_changed"] else ""))
-    L += ["", f"### Changed: shape, verdict or action ({len(cb['changed'])})", ""]
+    by = doc["counts"]["callbacks_changed_by"]
+    L += ["", f"### Changed: shape, verdict or action ({len(cb['changed'])})", "",
+          "Of these: " + ", ".join(f"{k} {v}" for k, v in by.items()) + ".", ""]
     for m in cb["changed"]:
         L.append(f"- {_cb_line(m)}: {m['old']['group']}/{m['old']['action']} -> "
                  f"{m['new']['group']}/{m['new']['action']}")
