@@ -267,3 +267,30 @@ def test_committed_references():
         gone["sound/soc/sh/rcar/dma.c:rsnd_dmaen_complete"]["hint"]
     assert _moves(d["providers"])["drivers/dma/stm32-dma.c"] == \
         ("moved", "drivers/dma/stm32/stm32-dma.c")
+
+
+def _row(file: str, name: str, shape: str, group: str, call: str) -> dict:
+    return {"file": file, "line": 1, "callback": name, "defined_in": file, "group": group,
+            "action": "none" if group == "left-alone" else "hardirq", "reasons": [],
+            "shape": shape, "shape_flags": [], "subsystem": "x",
+            "sites": [{"file": file, "line": 1, "function": f"{call}_start", "field": "callback",
+                       "rhs": name, "callback_param": "p"}],
+            "evidence": [{"effect": "notify", "file": file, "line": 2, "call": call,
+                          "via": name}], "completes": [], "latent_bug": False}
+
+
+def test_the_most_alike_candidate_wins():
+    """Two files renamed, each with a dma_done(): each old one pairs with the
+    new one that looks like it, not with the first by name."""
+    old = {"callbacks": [_row("drivers/x/a.c", "dma_done", "complete-only", "complete-only",
+                              "complete"),
+                         _row("drivers/x/b.c", "dma_done", "other", "hardirq-safe",
+                              "spi_finalize_current_transfer")]}
+    new = {"callbacks": [_row("drivers/y/c.c", "dma_done", "other", "hardirq-safe",
+                              "spi_finalize_current_transfer"),
+                         _row("drivers/y/d.c", "dma_done", "complete-only", "complete-only",
+                              "complete")]}
+    d = reldiff.diff_callbacks(old, new)
+    assert _moves(d) == {"drivers/x/a.c:dma_done": ("file-renamed", "drivers/y/d.c:dma_done"),
+                         "drivers/x/b.c:dma_done": ("file-renamed", "drivers/y/c.c:dma_done")}
+    assert d["changed"] == [] and d["details_changed"] == []
