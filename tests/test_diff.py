@@ -294,3 +294,11 @@ def test_the_most_alike_candidate_wins():
     assert _moves(d) == {"drivers/x/a.c:dma_done": ("file-renamed", "drivers/y/d.c:dma_done"),
                          "drivers/x/b.c:dma_done": ("file-renamed", "drivers/y/c.c:dma_done")}
     assert d["changed"] == [] and d["details_changed"] == []
+
+
+def test_line_numbers_blanked():
+    assert reldiff._blank_lines(
+        "lock 'lock' is held by f() from line 357 across g() line 358; the do loop of "
+        "lines 213-222 is bounded by 'time_after'; at drivers/x/y.c:12") == (
+        "lock 'lock' is held by f() from line N across g() line N; the do loop of "
+        "lines N-M is bounded by 'time_after'; at drivers/x/y.c")

@@ -31,8 +31,8 @@ providers
 
 Line numbers are not compared (every edit above a callback moves them):
 evidence is compared as (reason or effect, file, call, via, detail) with
-the numbers in `line N` and `file.c:N` blanked.  Deterministic: sorted,
-no timestamps, no paths of the machine.
+the numbers in `line N`, `lines N-M` and `file.c:N` blanked.
+Deterministic: sorted, no timestamps, no paths of the machine.
 """
 
 from __future__ import annotations
@@ -57,11 +57,13 @@ PROVIDER_FIELDS = ("delivery", "other_delivery", "completes_from", "delivers_fro
                    "bare_completion_noncyclic", "tasklet_kinds", "capabilities", "lookup")
 
 _LINE = re.compile(r"\bline \d+")
+_LINES = re.compile(r"\blines \d+-\d+")
 _FILE_LINE = re.compile(r"(\.[chS]):\d+\b")
 
 
 def _blank_lines(s: str) -> str:
-    return _FILE_LINE.sub(r"\1", _LINE.sub("line N", s or ""))
+    s = _LINES.sub("lines N-M", s or "")
+    return _FILE_LINE.sub(r"\1", _LINE.sub("line N", s))
 
 
 # -- input ----------------------------------------------------------------------
@@ -555,6 +557,8 @@ def _changes_md(m: dict, fields: tuple[str, ...]) -> list[str]:
             out.append("  - providers that may serve it: " + ", ".join(
                 [f"+{x}" for x in m["providers_added"]] +
                 [f"-{x}" for x in m["providers_removed"]]))
+        elif k == "reasons":        # said below, as the reasons added and gone
+            continue
         elif k in m["fields"]:
             v = m["fields"][k]
             out.append(f"  - {k}: {_cell(v['old'])} -> {_cell(v['new'])}")
