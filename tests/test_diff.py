@@ -302,3 +302,25 @@ def test_line_numbers_blanked():
         "lines 213-222 is bounded by 'time_after'; at drivers/x/y.c:12") == (
         "lock 'lock' is held by f() from line N across g() line N; the do loop of "
         "lines N-M is bounded by 'time_after'; at drivers/x/y.c")
+
+
+def test_without_providers_json(tmp_path):
+    d = tmp_path / "new"
+    shutil.copytree(NEW, d)
+    (d / "providers.json").unlink()
+    doc = reldiff.build(OLD, d)
+    assert doc["providers"]["compared"] is False
+    assert doc["new"]["providers"] is None
+    assert "Not compared: NEW has no providers.json." in reldiff.markdown(doc)
+    assert doc["counts"]["callbacks"]["appeared"] == 1
+
+
+def test_rows_sharing_a_definition_keep_apart():
+    """Two rows of one function (assigned in two files): each its own id."""
+    a = _row("drivers/x/lib.c", "lib_done", "other", "hardirq-safe", "f")
+    b = dict(a, file="drivers/x/user.c")
+    ids = reldiff._ids([a, b])
+    assert sorted(ids) == ["drivers/x/lib.c:lib_done@drivers/x/lib.c",
+                           "drivers/x/lib.c:lib_done@drivers/x/user.c"]
+    d = reldiff.diff_callbacks({"callbacks": [a, b]}, {"callbacks": [a]})
+    assert [c["id"] for c in d["disappeared"]] == ["drivers/x/lib.c:lib_done@drivers/x/user.c"]

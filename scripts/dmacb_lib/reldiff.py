@@ -109,13 +109,20 @@ def _home(c: dict) -> str:
     return c.get("defined_in") or c["file"]
 
 
-def _ids(cbs: list[dict]) -> dict[str, dict]:
-    """id -> callback: 'defined_in:callback', plus '@file' where two rows share it."""
+def _shared(cbs: list[dict]) -> set[tuple[str, str]]:
+    """(defined_in, callback) of the functions with more than one row."""
     n = Counter((_home(c), c["callback"]) for c in cbs)
+    return {k for k, v in n.items() if v > 1}
+
+
+def _ids(cbs: list[dict], shared: set[tuple[str, str]] | None = None) -> dict[str, dict]:
+    """id -> callback: 'defined_in:callback', plus '@file' where two rows of
+    either report share it (shared: of both reports, so that the ids agree)."""
+    shared = _shared(cbs) if shared is None else shared
     out = {}
     for c in cbs:
         i = f"{_home(c)}:{c['callback']}"
-        if n[(_home(c), c["callback"])] > 1:
+        if (_home(c), c["callback"]) in shared:
             i += f"@{c['file']}"
         out[i] = c
     return out
@@ -305,7 +312,8 @@ def _disappeared_hint(c: dict, new: dict[str, dict]) -> str:
 
 
 def diff_callbacks(old_doc: dict, new_doc: dict, pmap: dict[str, str] | None = None) -> dict:
-    old, new = _ids(old_doc["callbacks"]), _ids(new_doc["callbacks"])
+    shared = _shared(old_doc["callbacks"]) | _shared(new_doc["callbacks"])
+    old, new = _ids(old_doc["callbacks"], shared), _ids(new_doc["callbacks"], shared)
     pairs = match_callbacks(old, new)
     mo = {p[1] for p in pairs}
     mn = {p[2] for p in pairs}
