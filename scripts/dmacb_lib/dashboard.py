@@ -186,11 +186,8 @@ def write(rdir: Path, tree: Path | None = None) -> None:
         tmp.replace(rdir / "index.html")
 
 
-PAGE = r"""<!DOCTYPE html>
-<html><head><meta charset="utf-8">
-<title>@TITLE@</title>
-<style>
-body { font-family: sans-serif; margin: 1.2em; }
+# The page style, shared with the diff page (diffpage.py).
+STYLE = r"""body { font-family: sans-serif; margin: 1.2em; }
 nav button { font-size: 14px; padding: 4px 10px; margin-right: 4px; }
 nav button.on { background: #333; color: #fff; }
 table { border-collapse: collapse; font-size: 12px; }
@@ -204,7 +201,13 @@ pre { font-size: 11px; max-height: 30em; overflow: auto; background: #f4f4f4; pa
 .legend { font-size: 11px; margin-bottom: 1em; }
 .tab { display: none; } .tab.on { display: block; }
 .muted { color: #777; }
-</style></head><body>
+"""
+
+PAGE = r"""<!DOCTYPE html>
+<html><head><meta charset="utf-8">
+<title>@TITLE@</title>
+<style>
+""" + STYLE + r"""</style></head><body>
 <h1>@TITLE@</h1>
 <p id="summary"></p>
 <nav><button data-tab="callbacks" class="on">Callbacks</button><button data-tab="claims">The

@@ -23,6 +23,7 @@ FORMATS = {
     "convert": (2, "convert"),
     "verify": (2, "verify"),
     "series": (1, "series"),
+    "diff": (1, "diff"),
 }
 
 
