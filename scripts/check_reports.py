@@ -6,7 +6,8 @@ The only command that writes into the project's reports/ (a user's run
 goes to --out or ~/.local/share/dmacb/reports).  For each Debian tree
 (kernel-tree: 6.12, kernel-tree-6.1: 6.1) every stage runs with
 --out reports/ and --reproducible: audit, convert, verify, parity, series.
-Then the regenerated files are compared with the committed ones (git):
+Then dmacb diff of the two releases goes to reports/diff/<old>..<new>/, and
+the regenerated files are compared with the committed ones (git):
 exit 1 on any difference, with the list and a diff of the CSV, so that a
 change of behaviour that forgets its references fails CI.  convert.md and
 verify.md are left out of the comparison: they hold the worktree's path
@@ -73,10 +74,20 @@ def main() -> int:
                                                ("verify", "parity")):
                 print(f"check-reports: {st[0]} of {k.release} failed", file=sys.stderr)
                 return 1
+    dirs = [out / rel for rel in rels]
+    if len(rels) == 2:
+        # the release-to-release reference: 6.1 -> 6.12
+        new, old = rels
+        d = out / "diff" / f"{old}..{new}"
+        if subprocess.run([str(DMACB), "diff", str(out / old), str(out / new), "--out",
+                           str(d)]).returncode != 0:
+            print(f"check-reports: diff {old} {new} failed", file=sys.stderr)
+            return 1
+        dirs.append(d)
     bad = 0
-    for rel in rels:
-        d = out / rel
-        stale = new_release(rel)
+    for d in dirs:
+        rel = d.name
+        stale = new_release(rel) if d.parent == out else []
         if stale:
             # Debian's linux-source follows stable: a new point release has
             # no reference yet, and every one of its files is new
