@@ -11,6 +11,7 @@
 #                              (reports in ~/.local/share/dmacb/reports/<release>/, or OUT=)
 #   make check                 the test suite (fixtures; no kernel tree needed)
 #   make check-reports         regenerate the committed references in reports/ and diff
+#   make check-farm            the audit over GNU parallel --sshlogin (sshd on loopback)
 
 DMACB   := scripts/dmacb
 KERNEL  ?=
@@ -22,12 +23,12 @@ export DMACB_OUT := $(OUT)
 endif
 
 .PHONY: all deps kernel-tree audit convert verify parity series api-check \
-	check check-python check-c check-reports check-real bench bench-verify clean help
+	check check-python check-c check-reports check-real check-farm bench bench-verify clean help
 
 all: audit
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	$(DMACB) deps
@@ -83,6 +84,12 @@ check-reports:
 check-real:
 	$(DMACB) kernel-tree
 	DMACB_REAL=1 /usr/bin/python3 -m pytest -q tests -m real
+
+# The audit's farm (--hosts) through two sshd daemons on 127.0.0.2 and
+# 127.0.0.3 that the test starts and stops: not part of 'make check'.
+check-farm:
+	$(DMACB) deps --farm >/dev/null
+	DMACB_FARM=1 /usr/bin/python3 -m pytest -q tests -m farm
 
 bench-verify:
 	/usr/bin/python3 scripts/bench_verify.py --stage $(if $(filter 1,$(LLVM)),--llvm)

@@ -21,15 +21,18 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "real: needs the real 6.12 kernel-tree (make check-real)")
+    config.addinivalue_line("markers", "farm: starts sshd daemons on loopback (make check-farm)")
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("DMACB_REAL"):
-        return
-    skip = pytest.mark.skip(reason="real-tree test: run 'make check-real'")
+    skips = [(m, pytest.mark.skip(reason=why)) for m, env, why in (
+        ("real", "DMACB_REAL", "real-tree test: run 'make check-real'"),
+        ("farm", "DMACB_FARM", "farm test (sshd on loopback): run 'make check-farm'"))
+        if not os.environ.get(env)]
     for item in items:
-        if "real" in item.keywords:
-            item.add_marker(skip)
+        for m, skip in skips:
+            if m in item.keywords:
+                item.add_marker(skip)
 
 
 def git_tree(src: Path, dst: Path) -> Path:

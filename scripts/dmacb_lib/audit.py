@@ -427,7 +427,7 @@ def guess_followups(k: Kernel, kb: dict, texts: dict[str, factsmod.FileFacts],
 
 
 def prefetch_followups(k: Kernel, kb: dict, texts: Future, greps: Greps, stripped: dict,
-                       jobs: int, use_cache: bool) -> dict[str, factsmod.FileFacts]:
+                       jobs: int, use_cache: bool, farm=None) -> dict[str, factsmod.FileFacts]:
     """The resolution's work, done ahead while spatch works on the
     candidates: the facts of the guessed follow-up files (a second spatch,
     its start-up hidden behind the guess) and the greps (kept in greps).
@@ -436,7 +436,7 @@ def prefetch_followups(k: Kernel, kb: dict, texts: Future, greps: Greps, strippe
     answer questions they cover, so a wrong guess costs time, never a
     different result; a failed one costs nothing more.
     """
-    spatch = factsmod.Spatch(jobs)      # starts up while the guess runs
+    spatch = farm.spatch() if farm else factsmod.Spatch(jobs)  # starts up while the guess runs
     try:
         extra, entries = guess_followups(k, kb, texts.result(), greps, stripped)
         ahead = {}
@@ -454,7 +454,10 @@ def prefetch_followups(k: Kernel, kb: dict, texts: Future, greps: Greps, strippe
         spatch.close()
 
 
-def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool = True) -> int:
+def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool = True,
+        farm=None) -> int:
+    """farm: a farm.Farm to run the client facts' spatch on (--hosts); the
+    providers' spatch stays here."""
     t0 = time.monotonic()
     out_root = reports_dir(out_root)
     kb = contract_tables.load()        # a bad table stops here, before anything is written
@@ -475,7 +478,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
         if not use_cache or not factsmod.scan_cached(k):
             # Most likely a cold audit: start spatch now, its start-up
             # overlapping the scan's grep; it gets its files after.
-            spatch = factsmod.Spatch(jobs)
+            spatch = farm.spatch() if farm else factsmod.Spatch(jobs)
         cands = factsmod.candidates(k)
         info(f"scan: {len(cands)} candidate files in Linux {k.release} ({k.path})")
         greps = Greps(k)
@@ -488,7 +491,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
             # Guess them from the text and fetch them meanwhile.
             texts = bg.submit(factsmod.read_text_facts, k, cands, True, stripped)
             prefetch = bg.submit(prefetch_followups, k, kb, texts, greps, stripped, jobs,
-                                 use_cache)
+                                 use_cache, farm)
         files = factsmod.collect(k, cands, jobs, use_cache, texts=texts, spatch=spatch)
         sites, passthrough, unparsed_sites, not_desc, unmatched = gather_sites(files)
 
@@ -508,7 +511,8 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
             info(f"resolve: {len(extra)} more files define, store, pass or help callbacks")
             ahead = prefetch.result() if prefetch else {}
             rest = [p for p in extra if p not in ahead]
-            fetched = factsmod.collect(k, rest, jobs, use_cache) if rest else {}
+            fetched = factsmod.collect(k, rest, jobs, use_cache,
+                                       spatch=farm.spatch() if farm else None) if rest else {}
             # in extra's order, as collect() gives them
             files.update({p: ahead[p] if p in ahead else fetched[p] for p in extra})
     finally:
@@ -548,6 +552,12 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
     })
     info(f"audit: {len(callbacks)} callbacks in {len({c.sites[0].file for c in callbacks})} "
          f"files -> {outdir} ({time.monotonic() - t0:.1f}s)")
+    if farm:
+        farm.summary()
+        farm.write(outdir)
+        info(f"farm: who ran what -> {outdir / 'farm.json'}")
+    elif (outdir / "farm.json").exists():
+        (outdir / "farm.json").unlink()     # an earlier farm run's note: not this run's
 
     # -- the providers audit, joined with the callbacks.json just written ------
     # (scripts/dmacb_lib/providers: providers.{json,csv,md} in the same place)

@@ -23,6 +23,10 @@ PACKAGES = [
     "chromium",                            # the dashboard test (headless)
 ]
 
+# Only 'make check-farm' needs these: its sshd daemons on loopback, and
+# GNU parallel's --basefile transfers.
+FARM_TEST_PACKAGES = ["openssh-server", "openssh-client", "rsync"]
+
 VERSION_CMDS = [
     ("spatch", ["spatch", "--version"]),
     ("parallel", ["parallel", "--version"]),
@@ -61,8 +65,8 @@ def apt_install(pkgs: list[str]) -> None:
         die(f"could not install {' '.join(pkgs)} with apt-get")
 
 
-def ensure(verbose: bool = False) -> None:
-    need = missing(PACKAGES)
+def ensure(verbose: bool = False, farm: bool = False) -> None:
+    need = missing(PACKAGES + (FARM_TEST_PACKAGES if farm else []))
     apt_install(need)
     if verbose:
         for name, cmd in VERSION_CMDS:

@@ -287,6 +287,45 @@ def _size(path: str) -> int:
         return 0
 
 
+def _exn(line: str, absmap: dict[str, str], failed: dict[str, str]) -> None:
+    """An 'EXN: ... in FILE' line of spatch's: the file it gave up on."""
+    m = re.search(r"EXN: (.*) in (\S+)\s*$", line)
+    if m and m.group(2) in absmap:
+        failed[absmap[m.group(2)]] = ("timeout" if "Timeout" in m.group(1)
+                                      else m.group(1).strip())
+
+
+def _malformed(line: str) -> bool:
+    """A line parse_record() refused that looks like a fact: a lost fact
+    could turn into a wrong "safe", never drop one."""
+    return line.startswith(("{", "C\t", "D\t", "I\t", "S\t")) or \
+        ("\t" in line and not line.startswith(("init_defs", "HANDLING")))
+
+
+def parse_output(stdout: list[str], stderr: list[str], absmap: dict[str, str],
+                 out: dict[str, tuple[list[dict], str]]) -> dict[str, str]:
+    """A finished facts spatch's output, as Spatch.run reads it streaming
+    (the farm's jobs): records into out, the files given up on returned
+    ({path: "timeout" or the error}); RuntimeError on a malformed fact line."""
+    failed: dict[str, str] = {}
+    for line in stderr:
+        if line.startswith("EXN: "):
+            _exn(line, absmap, failed)
+    bad = 0
+    for line in stdout:
+        d = parse_record(line)
+        if d is None:
+            bad += _malformed(line)
+            continue
+        rel = absmap.get(d.pop("file"))
+        if rel is not None:
+            out[rel][0].append(d)
+    if bad:
+        raise RuntimeError(f"spatch printed {bad} malformed fact lines; refusing to "
+                           f"classify from incomplete facts")
+    return failed
+
+
 class Spatch:
     """A facts spatch (one file per group, --jobs), told its files later.
 
@@ -341,10 +380,7 @@ class Spatch:
                     if rel:
                         prog.step(rel)
                 elif line.startswith("EXN: "):
-                    m = re.search(r"EXN: (.*) in (\S+)\s*$", line)
-                    if m and m.group(2) in absmap:
-                        failed[absmap[m.group(2)]] = ("timeout" if "Timeout" in m.group(1)
-                                                      else m.group(1).strip())
+                    _exn(line, absmap, failed)
                 else:
                     errlines.append(line)
 
@@ -363,9 +399,7 @@ class Spatch:
         for line in proc.stdout:
             d = parse_record(line)
             if d is None:
-                # a lost fact could turn into a wrong "safe": never drop one
-                bad += line.startswith(("{", "C\t", "D\t", "I\t", "S\t")) or \
-                    ("\t" in line and not line.startswith(("init_defs", "HANDLING")))
+                bad += _malformed(line)
                 continue
             rel = absmap.get(d.pop("file"))
             if rel is not None:
