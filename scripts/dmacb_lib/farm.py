@@ -365,7 +365,8 @@ class Farm:
                 left += group
                 why = f"exit {rc}" + (f", signal {sig}" if sig else "") if host else "never ran"
                 self._event(f"job {seq} ({len(group)} files, {group[0]}...): no result "
-                            f"({why}{' on ' + host if host else ''}) after the retries")
+                            f"({why}{' on ' + host if host else ''})"
+                            f"{' after the retries' if self.retries > 1 else ''}")
                 continue
             for p, v in got.items():
                 out[p] = v
@@ -381,10 +382,11 @@ class Farm:
                 alive = self._alive(h)
                 if not alive:
                     h.status = "failed"
-                    h.why = "became unreachable during the run; its jobs ran on other hosts"
+                    h.why = ("became unreachable during the run; its jobs went to the other "
+                             "hosts, or ran here")
                 self._event(f"{h.login}: {h.ssh_failures} job connections failed (ssh exit "
-                            f"255){'' if alive else ', and it no longer answers'}; those jobs "
-                            f"were retried on other hosts")
+                            f"255){'' if alive else ', and it no longer answers'}; each such "
+                            f"job was retried on another host (farm.json: where each file ran)")
         return left
 
     def _alive(self, h: Host) -> bool:
