@@ -234,20 +234,32 @@ def test_farm_audit_same_verdicts(farm_env):
     print(f"\nfarm audit {farm_s:.1f}s, local {fe['local_s']:.1f}s on {len(FARM_FILES)} files")
 
 
-def _spatch_under(pid: int) -> bool:
-    from farm_sshd import _tree
-    for q in _tree(pid):
+def _job_under(pid: int) -> bool:
+    """Is a farm job (its script, or its spatch) running under process pid?
+    (One pass over /proc: the jobs are short.)"""
+    parent, job = {}, set()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
         try:
-            if Path(f"/proc/{q}/comm").read_text().strip() == "spatch":
-                return True
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes()
         except OSError:
-            pass
+            continue
+        parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        if b"farm_job.sh" in cmd or cmd.startswith(b"spatch\0"):
+            job.add(int(d.name))
+    for q in job:
+        while q > 1:
+            q = parent.get(q, 0)
+            if q == pid:
+                return True
     return False
 
 
 @pytest.mark.farm
 def test_farm_host_killed_midrun(farm_env):
-    """127.0.0.2's sshd (and its sessions) killed while it runs spatch; 127.0.0.4
+    """127.0.0.2's sshd (and its sessions) killed while it runs a job; 127.0.0.4
     has no sshd at all: the same verdicts, the jobs retried elsewhere."""
     fe = farm_env
     d = fe["d"]
@@ -260,11 +272,11 @@ def test_farm_host_killed_midrun(farm_env):
             pid = d.procs["127.0.0.2"].pid
             end = time.monotonic() + 300
             while time.monotonic() < end and p.poll() is None:
-                if _spatch_under(pid):
+                if _job_under(pid):
                     d.kill("127.0.0.2")
                     killed.set()
                     return
-                time.sleep(0.01)
+                time.sleep(0.005)
 
         t = threading.Thread(target=killer)
         t.start()
@@ -274,7 +286,7 @@ def test_farm_host_killed_midrun(farm_env):
     finally:
         if d.procs["127.0.0.2"].poll() is not None:
             d.start("127.0.0.2")        # for the tests after this one
-    assert killed.is_set(), "127.0.0.2 never ran spatch: " + err
+    assert killed.is_set(), "127.0.0.2 never ran a job: " + err
     assert p.returncode == 0, err
     rdir = fe["base"] / "killed" / fe["rel"]
     assert _verdicts(rdir) == _verdicts(fe["local"])
@@ -290,3 +302,33 @@ def test_farm_host_killed_midrun(farm_env):
     assert sorted(note["files"]) == sorted(FARM_FILES)
     assert note["fallback"] == [], note
     assert set(note["files"].values()) <= {"root@127.0.0.2", "root@127.0.0.3", ":"}
+
+
+@pytest.mark.farm
+def test_farm_slow_host(farm_env):
+    """127.0.0.3 answers, but each job there takes longer than the farm's
+    --timeout (an ssh that waits 60 s first): the jobs are killed and
+    retried on the other hosts; the same verdicts."""
+    fe = farm_env
+    slow = fe["base"] / "slow-ssh"
+    slow.write_text("#!/bin/sh\n"
+                    'case "$*" in *127.0.0.3*GNU_Parallel_worker*) sleep 60;; esac\n'
+                    f'exec {fe["env"]["DMACB_SSH"]} "$@"\n')
+    slow.chmod(0o755)
+    saved = fe["env"]
+    fe["env"] = {"DMACB_SSH": str(slow), "DMACB_FARM_TIMEOUT": "10"}
+    try:
+        p = _farm_audit(fe, "slow", "1/root@127.0.0.2\n1/root@127.0.0.3\n1/:\n")
+        out, err = p.communicate(timeout=600)
+    finally:
+        fe["env"] = saved
+    print(err)
+    assert p.returncode == 0, err
+    rdir = fe["base"] / "slow" / fe["rel"]
+    assert _verdicts(rdir) == _verdicts(fe["local"])
+    assert "farm: root@127.0.0.3: " in err and "killed after 10 s (--timeout" in err, err
+    note = json.loads((rdir / "farm.json").read_text())
+    ran = {h["login"]: h for h in note["hosts"]}
+    assert ran["root@127.0.0.3"]["killed_slow"] >= 1 and ran["root@127.0.0.3"]["files"] == 0
+    assert ran["root@127.0.0.3"]["status"] == "used"        # it answers: slow, not gone
+    assert note["fallback"] == [], note

@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import facts as factsmod
@@ -68,7 +68,7 @@ class Host:
     jobs: int = 0           # jobs it ran to a believed end
     files: int = 0
     ssh_failures: int = 0   # job connections that failed (ssh exit 255)
-    timeouts: int = 0
+    killed: int = 0         # job connections killed by --timeout (a slow host)
 
     @property
     def local(self) -> bool:
@@ -77,7 +77,8 @@ class Host:
     def to_json(self) -> dict:
         return {"sshlogin": self.sshlogin, "login": self.login, "slots": self.slots,
                 "status": self.status, "why": self.why, "jobs": self.jobs,
-                "files": self.files, "ssh_failures": self.ssh_failures}
+                "files": self.files, "ssh_failures": self.ssh_failures,
+                "killed_slow": self.killed}
 
 
 SYNTAX = ("use [N/][user@]host, ':' or 'localhost' (GNU parallel sshlogin syntax; "
@@ -289,13 +290,18 @@ class Farm:
         shutil.copy(JOB_SCRIPT, rdir / JOB_SCRIPT.name)
         sshlog = tmp / "ssh.log"
         wrapper = tmp / "ssh"
-        # parallel's ssh: the user's, logging each job connection's exit
-        # status and host (the word before parallel's "--")
-        wrapper.write_text("#!/bin/sh\n" + " ".join(map(shlex.quote, _ssh_cmd())) +
-                           ' "$@"\nrc=$?\ncase "$*" in *GNU_Parallel_worker*)\n'
-                           '  prev=; for a; do [ "$a" = -- ] && break; prev=$a; done\n'
-                           f'  echo "$prev $rc" >> {shlex.quote(str(sshlog))};; esac\n'
-                           'exit $rc\n')
+        # parallel's ssh: the user's, logging the start and the exit status
+        # of each job connection, with its host (the word before parallel's
+        # "--"); a start without an end is a job parallel's --timeout killed
+        log = shlex.quote(str(sshlog))
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            'case "$*" in *GNU_Parallel_worker*) job=1;; *) job=;; esac\n'
+            'prev=; for a; do [ "$a" = -- ] && break; prev=$a; done\n'
+            f'[ -z "$job" ] || echo "S $prev" >> {log}\n'
+            + " ".join(map(shlex.quote, _ssh_cmd())) + ' "$@"\nrc=$?\n'
+            f'[ -z "$job" ] || echo "E $prev $rc" >> {log}\n'
+            'exit $rc\n')
         wrapper.chmod(0o755)
         (tmp / "slf").write_text("".join(h.sshlogin + "\n" for h in hosts))
         (tmp / "args").write_text("".join(" ".join(g) + "\n" for g in groups))
@@ -319,7 +325,7 @@ class Farm:
             assert proc.stderr
             perr = proc.stderr.read()
             proc.wait()
-            left = self._harvest(k, tmp, groups, hosts, out, prog)
+            left = self._harvest(k, tmp, groups, hosts, out, prog, job_timeout)
             prog.finish()
             if proc.returncode > 100 and len(left) == len(paths):
                 info(f"farm: parallel exited {proc.returncode}: "
@@ -329,7 +335,7 @@ class Farm:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _harvest(self, k: Kernel, tmp: Path, groups: list[list[str]], hosts: list[Host],
-                 out: dict, prog) -> list[str]:
+                 out: dict, prog, timeout: int) -> list[str]:
         by_login = {h.login: h for h in hosts}
         final: dict[int, tuple[str, int, int]] = {}     # seq -> host, exit, signal
         try:
@@ -348,11 +354,17 @@ class Farm:
             for h in hosts:
                 by_host.setdefault(h.login.rsplit("@", 1)[-1], h)
             for line in (tmp / "ssh.log").read_text().splitlines():
-                login, _, rc = line.partition(" ")
-                h = by_login.get(login) or by_host.get(login.rsplit("@", 1)[-1])
-                if rc == "255" and h:
-                    with self.lock:
-                        h.ssh_failures += 1
+                f = line.split()
+                h = by_login.get(f[1]) or by_host.get(f[1].rsplit("@", 1)[-1]) \
+                    if len(f) >= 2 else None
+                if not h:
+                    continue
+                with self.lock:
+                    if f[0] == "S":
+                        h.killed += 1
+                    elif f[0] == "E":
+                        h.killed -= 1
+                        h.ssh_failures += f[2:] == ["255"]
         except OSError:
             pass
         left: list[str] = []
@@ -378,6 +390,9 @@ class Farm:
                 for p in group:
                     self.ran[p] = login
         for h in hosts:
+            if h.killed > 0:
+                self._event(f"{h.login}: {h.killed} jobs killed after {timeout} s (--timeout: "
+                            f"slow or stuck), each retried on another host")
             if h.ssh_failures and not h.local:
                 alive = self._alive(h)
                 if not alive:
@@ -435,7 +450,8 @@ class Farm:
             if h.status == "failed":
                 what += f" ({h.why})"
             info(f"farm: {h.sshlogin} {h.status}: {what}"
-                 + (f"; {h.ssh_failures} lost connections" if h.ssh_failures else ""))
+                 + (f"; {h.ssh_failures} lost connections" if h.ssh_failures else "")
+                 + (f"; {h.killed} jobs killed as too slow" if h.killed > 0 else ""))
         local = sum(1 for v in self.ran.values() if v.startswith("local ("))
         if local:
             info(f"farm: {local} files ran here outside the farm (see farm.json)")
