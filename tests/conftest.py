@@ -49,7 +49,7 @@ def git_tree(src: Path, dst: Path) -> Path:
 
 def run_dmacb(*args: str, cache: Path, env_extra: dict | None = None,
               cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DMACB_CACHE": str(cache), "KERNEL": "", "KVER": "",
+    env = {**os.environ, "DMACB_CACHE": str(cache), "KERNEL": "", "KVER": "", "DMACB_HOSTS": "",
            **(env_extra or {})}
     return subprocess.run([str(DMACB), *args], capture_output=True, text=True, env=env,
                           cwd=cwd or ROOT)

@@ -332,3 +332,19 @@ def test_farm_slow_host(farm_env):
     assert ran["root@127.0.0.3"]["killed_slow"] >= 1 and ran["root@127.0.0.3"]["files"] == 0
     assert ran["root@127.0.0.3"]["status"] == "used"        # it answers: slow, not gone
     assert note["fallback"] == [], note
+
+
+def test_audit_without_hosts_drops_a_stale_note(fixture_audit, tmp_path):
+    """Without --hosts the audit writes what it always wrote; an earlier
+    farm run's farm.json (not this run's) goes."""
+    out = tmp_path / "out"
+    rel = fixture_audit["out"].name
+    (out / rel).mkdir(parents=True)
+    (out / rel / "farm.json").write_text("{}\n")
+    r = run_dmacb("audit", "--kernel", str(fixture_audit["tree"]), "--out", str(out),
+                  cache=fixture_audit["cache"], env_extra={"DMACB_HOSTS": ""})
+    assert r.returncode == 0, r.stderr
+    assert not (out / rel / "farm.json").exists()
+    assert "farm" not in r.stderr
+    for f in ("callbacks.json", "callbacks.csv", "summary.md"):
+        assert (out / rel / f).read_bytes() == (fixture_audit["out"] / f).read_bytes(), f
