@@ -231,7 +231,23 @@ def test_farm_audit_same_verdicts(farm_env):
     assert ran["root@127.0.0.2"]["files"] and ran["root@127.0.0.3"]["files"], note
     assert note["fallback"] == []
     assert "farm: 1/root@127.0.0.2 used: " in err
+    # nothing of the run is left behind: no ssh (parallel's -M control
+    # masters outlived it), nothing under the remote's home
+    assert _ssh_left(fe["d"].ssh_config) == []
+    assert not list(Path.home().glob("dmacb-farm-*"))
     print(f"\nfarm audit {farm_s:.1f}s, local {fe['local_s']:.1f}s on {len(FARM_FILES)} files")
+
+
+def _ssh_left(cfg: Path) -> list[str]:
+    out = []
+    for d in Path("/proc").iterdir():
+        try:
+            cmd = (d / "cmdline").read_bytes() if d.name.isdigit() else b""
+        except OSError:
+            continue
+        if str(cfg).encode() in cmd and not (d / "status").read_text().count("zombie"):
+            out.append(cmd.replace(b"\0", b" ").decode(errors="replace"))
+    return out
 
 
 def _job_under(pid: int) -> bool:

@@ -309,7 +309,7 @@ class Farm:
             factsmod.SPATCH_TIMEOUT * per + 60
         job = " ".join(map(shlex.quote, ["sh", f"{run}/{JOB_SCRIPT.name}", str(k.path)])) + \
             " {} " + " ".join(map(shlex.quote, factsmod.SPATCH_OPTS))
-        cmd = ["parallel", "--ssh", str(wrapper), "--slf", str(tmp / "slf"), "-M",
+        cmd = ["parallel", "--ssh", str(wrapper), "--slf", str(tmp / "slf"),
                "--basefile", f"{run}/{factsmod.COCCI.name}",
                "--basefile", f"{run}/{JOB_SCRIPT.name}", "--cleanup",
                "--retries", str(self.retries), "--timeout", str(job_timeout),
