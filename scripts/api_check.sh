@@ -105,7 +105,7 @@ build() {	# build <src> <build> <log> [extra targets]
 
 check_tree() {
 	local tree=$1 top head makefile version patchlevel sublevel series
-	local dir wt b base_log log patches p cp_bad new admin
+	local dir wt b base_log log patches p cp_bad new admin kc
 	rel=$(basename "$tree")
 	start
 
@@ -259,8 +259,13 @@ check_tree() {
 	if [ $do_kunit -eq 1 ]; then
 		start
 		log=$dir/kunit.log
+		kc=$KUNITCONFIG
+		# a series directory may carry its own (a release whose UML
+		# lacks an option the common one asks for)
+		[ -f "$series/dmaengine-callback.kunitconfig" ] &&
+			kc=$series/dmaengine-callback.kunitconfig
 		if (cd "$wt" && "$PYTHON" tools/testing/kunit/kunit.py run \
-			--build_dir="$dir/kunit" --kunitconfig="$KUNITCONFIG" \
+			--build_dir="$dir/kunit" --kunitconfig="$kc" \
 			--jobs "$JOBS") >"$log" 2>&1; then
 			pass kunit "$(grep -E 'Testing complete\.' "$log" | sed 's/^\[[0-9:]*\] //' | tail -1)"
 			grep -ho 'dmaengine-latency:.*' "$dir/kunit/test.log" 2>/dev/null |
