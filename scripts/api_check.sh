@@ -21,7 +21,11 @@
 #   5. rebuilds drivers/dma/ with W=1 and fails on any new warning or error,
 #      and checks that the KUnit object is a module of this config
 #      (drivers/dma/modules.order), i.e. really compiled, not just built,
-#   6. runs the KUnit suite on UML (tools/testing/kunit/kunit.py).
+#   6. runs the KUnit suite on UML (tools/testing/kunit/kunit.py), and prints
+#      the lines of the kernel log that start with "dmaengine-latency:" (the
+#      latency table of patches/api-v2).
+# A series may add an executable <patch root>/tree-check: it is run in the
+# patched worktree after `git am` (step "tree-check", after checkpatch).
 # Every step prints one PASS/FAIL line; the exit status is non-zero if any
 # step failed. Environment: DMACB_CACHE, DMACB_PATCHES (default: patches/api),
 # DMACB_JOBS (default: nproc),
@@ -101,7 +105,7 @@ build() {	# build <src> <build> <log> [extra targets]
 
 check_tree() {
 	local tree=$1 top head makefile version patchlevel sublevel series
-	local dir wt b base_log log patches p cp_bad new admin
+	local dir wt b base_log log patches p cp_bad new admin kc
 	rel=$(basename "$tree")
 	start
 
@@ -221,6 +225,15 @@ check_tree() {
 		fail checkpatch "${cp_bad[*]}, see $dir/checkpatch-*.log"
 	fi
 
+	if [ -x "$PATCH_ROOT/tree-check" ]; then
+		start
+		if (cd "$wt" && "$PATCH_ROOT/tree-check") >"$dir/tree-check.log" 2>&1; then
+			pass tree-check "$(tail -1 "$dir/tree-check.log")"
+		else
+			fail tree-check "$(tail -1 "$dir/tree-check.log"), see $dir/tree-check.log"
+		fi
+	fi
+
 	if [ $do_build -eq 1 ]; then
 		start
 		log=$dir/build.log
@@ -246,10 +259,17 @@ check_tree() {
 	if [ $do_kunit -eq 1 ]; then
 		start
 		log=$dir/kunit.log
+		kc=$KUNITCONFIG
+		# a series directory may carry its own (a release whose UML
+		# lacks an option the common one asks for)
+		[ -f "$series/dmaengine-callback.kunitconfig" ] &&
+			kc=$series/dmaengine-callback.kunitconfig
 		if (cd "$wt" && "$PYTHON" tools/testing/kunit/kunit.py run \
-			--build_dir="$dir/kunit" --kunitconfig="$KUNITCONFIG" \
+			--build_dir="$dir/kunit" --kunitconfig="$kc" \
 			--jobs "$JOBS") >"$log" 2>&1; then
 			pass kunit "$(grep -E 'Testing complete\.' "$log" | sed 's/^\[[0-9:]*\] //' | tail -1)"
+			grep -ho 'dmaengine-latency:.*' "$dir/kunit/test.log" 2>/dev/null |
+				sed 's/^/     /' || true
 		else
 			fail kunit "see $log: $(grep -E 'Testing complete|ERROR|FAILED' "$log" | tail -1)"
 		fi
