@@ -17,16 +17,11 @@ import html
 import re
 
 from .dashboard import STYLE, source_url
+from .reldiff import text_of
 
 
 def _e(s) -> str:
-    if isinstance(s, list):
-        s = ", ".join(str(x) for x in s) or "-"
-    elif isinstance(s, bool):
-        s = "yes" if s else "no"
-    elif s is None or s == "":
-        s = "-"
-    return html.escape(str(s))
+    return html.escape(text_of(s))
 
 
 class _Src:

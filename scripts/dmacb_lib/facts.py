@@ -302,6 +302,20 @@ def _malformed(line: str) -> bool:
         ("\t" in line and not line.startswith(("init_defs", "HANDLING")))
 
 
+def _records(lines, absmap: dict[str, str], out: dict[str, tuple[list[dict], str]]) -> int:
+    """The fact records of spatch's stdout into out; how many malformed."""
+    bad = 0
+    for line in lines:
+        d = parse_record(line)
+        if d is None:
+            bad += _malformed(line)
+            continue
+        rel = absmap.get(d.pop("file"))
+        if rel is not None:
+            out[rel][0].append(d)
+    return bad
+
+
 def parse_output(stdout: list[str], stderr: list[str], absmap: dict[str, str],
                  out: dict[str, tuple[list[dict], str]]) -> dict[str, str]:
     """A finished facts spatch's output, as Spatch.run reads it streaming
@@ -311,15 +325,7 @@ def parse_output(stdout: list[str], stderr: list[str], absmap: dict[str, str],
     for line in stderr:
         if line.startswith("EXN: "):
             _exn(line, absmap, failed)
-    bad = 0
-    for line in stdout:
-        d = parse_record(line)
-        if d is None:
-            bad += _malformed(line)
-            continue
-        rel = absmap.get(d.pop("file"))
-        if rel is not None:
-            out[rel][0].append(d)
+    bad = _records(stdout, absmap, out)
     if bad:
         raise RuntimeError(f"spatch printed {bad} malformed fact lines; refusing to "
                            f"classify from incomplete facts")
@@ -395,15 +401,7 @@ class Spatch:
         except BrokenPipeError:
             pass            # it died starting up: its exit code and stderr say why
         assert proc.stdout
-        bad = 0
-        for line in proc.stdout:
-            d = parse_record(line)
-            if d is None:
-                bad += _malformed(line)
-                continue
-            rel = absmap.get(d.pop("file"))
-            if rel is not None:
-                out[rel][0].append(d)
+        bad = _records(proc.stdout, absmap, out)
         t.join()
         err = "".join(errlines)
         proc.wait()

@@ -540,14 +540,19 @@ def _code(s: str) -> str:
     return f"`{s}`" if s else ""
 
 
-def _cell(s) -> str:
+def text_of(s) -> str:
+    """A field's value as a table shows it (Markdown here, HTML in diffpage)."""
     if isinstance(s, list):
         s = ", ".join(str(x) for x in s) or "-"
     elif isinstance(s, bool):
         s = "yes" if s else "no"
     elif s is None or s == "":
         s = "-"
-    return str(s).replace("|", "\\|").replace("\n", " ")
+    return str(s)
+
+
+def _cell(s) -> str:
+    return text_of(s).replace("|", "\\|").replace("\n", " ")
 
 
 def _cb_line(m: dict) -> str:
