@@ -19,6 +19,7 @@ and wall times, which differ from machine to machine.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,8 +77,9 @@ def main() -> int:
                 return 1
     dirs = [out / rel for rel in rels]
     if len(rels) == 2:
-        # the release-to-release reference: 6.1 -> 6.12
-        new, old = rels
+        # the release-to-release reference: 6.1 -> 6.12, whatever order
+        # --kver gave them in
+        old, new = sorted(rels, key=lambda r: [int(x) for x in re.findall(r"\d+", r)])
         d = out / "diff" / f"{old}..{new}"
         if subprocess.run([str(DMACB), "diff", str(out / old), str(out / new), "--out",
                            str(d)]).returncode != 0:
