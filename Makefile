@@ -22,7 +22,7 @@ ifneq ($(OUT),)
 export DMACB_OUT := $(OUT)
 endif
 
-.PHONY: all deps kernel-tree audit convert verify parity series api-check api-check-v2 \
+.PHONY: all deps kernel-tree audit convert verify parity series api-check \
 	check check-python check-c check-reports check-real check-farm bench bench-verify clean help
 
 all: audit
@@ -63,9 +63,6 @@ series:
 
 api-check:
 	scripts/api_check.sh $(KERNEL)
-
-api-check-v2:
-	DMACB_PATCHES=$(CURDIR)/patches/api-v2 scripts/api_check.sh $(KERNEL)
 
 check: check-python check-c
 

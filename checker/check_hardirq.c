@@ -571,7 +571,6 @@ int check_hardirq(struct ctx *c)
 	x.l = &l;
 	x.gf = &gf;
 	x.mmio_regmap = regmap_is_mmio(c, ix);
-	x.locked_delivery = 1;
 	x.out = &viol;
 	for (size_t i = 0; i < c->plan->n; i++) {
 		const struct plan_item *it = &c->plan->v[i];
@@ -583,8 +582,15 @@ int check_hardirq(struct ctx *c)
 			if (c->plan->v[j].kind == PLAN_HARDIRQ && !strcmp(c->plan->v[j].file, c->file) &&
 			    !strcmp(c->plan->v[j].func, it->func))
 				dup = 1;
-		if (!dup)
-			bad |= check_root(&x, it->func, &fns);
+		if (dup)
+			continue;
+		/* one root, judged once: locked if any of its items says so */
+		x.locked_delivery = 0;
+		for (size_t j = i; j < c->plan->n; j++)
+			if (c->plan->v[j].kind == PLAN_HARDIRQ && !strcmp(c->plan->v[j].file, c->file) &&
+			    !strcmp(c->plan->v[j].func, it->func))
+				x.locked_delivery |= c->plan->v[j].locked;
+		bad |= check_root(&x, it->func, &fns);
 	}
 	sb_addf(c->out, "\"functions\":[%s],\"violations\":[%s]", sb_str(&fns), sb_str(&viol));
 	sb_free(&fns);

@@ -72,11 +72,17 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
 		}
 		it.lineno = lineno;
 		if (!strcmp(fld[0], "hardirq")) {
-			if (nf != 3) {
-				snprintf(err, errlen, "%s:%d: expected hardirq<TAB>file<TAB>function",
-					 path, lineno);
+			if (nf != 3 && nf != 4) {
+				snprintf(err, errlen, "%s:%d: expected hardirq<TAB>file<TAB>function"
+					 "[<TAB>locked|unlocked]", path, lineno);
 				goto fail;
 			}
+			if (nf == 4 && strcmp(fld[3], "locked") && strcmp(fld[3], "unlocked")) {
+				snprintf(err, errlen, "%s:%d: '%s' is not locked or unlocked",
+					 path, lineno, fld[3]);
+				goto fail;
+			}
+			it.locked = nf == 3 || !strcmp(fld[3], "locked");
 			if (!is_ident(fld[2])) {
 				snprintf(err, errlen, "%s:%d: '%s' is not a function name",
 					 path, lineno, fld[2]);

@@ -2,9 +2,14 @@
 /*
  * The verification plan written by the orchestrator (TSV, '#' comments):
  *
- *   hardirq<TAB>FILE<TAB>FUNCTION
+ *   hardirq<TAB>FILE<TAB>FUNCTION[<TAB>locked|unlocked]
  *   completion<TAB>FILE<TAB>DELETED_CALLBACK|-<TAB>STRUCT_TAG|-<TAB>FIELD|-
  *   provider<TAB>FILE<TAB>PROVIDER<TAB>BARE
+ *
+ * The fourth field of a hardirq item says whether a provider that may serve
+ * FILE may run the callback with a lock held (rules 3 and 6 then apply,
+ * kb/rules.tsv 'locked-delivery'): "locked" when it is missing, the side
+ * that checks more.
  *
  * A provider item names one DMA provider that may serve FILE (its id in
  * providers.json, a path) and whether it signals a completion set without
@@ -27,6 +32,7 @@ struct plan_item {
 	char *tag;		/* completion: struct tag, or NULL for a bare struct completion;
 				 * provider: its BARE value */
 	char *field;		/* completion: field, NULL iff tag is NULL */
+	int locked;		/* hardirq: the delivery may hold a lock (rules 3 and 6) */
 	int lineno;
 };
 

@@ -23,7 +23,7 @@
 #      (drivers/dma/modules.order), i.e. really compiled, not just built,
 #   6. runs the KUnit suite on UML (tools/testing/kunit/kunit.py), and prints
 #      the lines of the kernel log that start with "dmaengine-latency:" (the
-#      latency table of patches/api-v2).
+#      latency table of patches/api/README.md).
 # A series may add an executable <patch root>/tree-check: it is run in the
 # patched worktree after `git am` (step "tree-check", after checkpatch).
 # Every step prints one PASS/FAIL line; the exit status is non-zero if any

@@ -252,6 +252,17 @@ static void test_plan(void)
 	plan_free(&p);
 	free(f);
 
+	f = write_file("plan_lock.tsv", "hardirq\ta.c\tcb\tunlocked\nhardirq\ta.c\tcb2\tlocked\n"
+		       "hardirq\ta.c\tcb3\n");
+	CHECK(plan_load(&p, f, err, sizeof(err)) == 0);
+	CHECK(p.n == 3 && !p.v[0].locked && p.v[1].locked && p.v[2].locked);
+	plan_free(&p);
+	free(f);
+	f = write_file("plan_bad7.tsv", "hardirq\ta.c\tcb\tsometimes\n");
+	CHECK(plan_load(&p, f, err, sizeof(err)) == -1 &&
+	      strstr(err, ":1: 'sometimes' is not locked or unlocked"));
+	free(f);
+
 	f = write_file("plan_bad1.tsv", "hardirq\ta.c\n");
 	CHECK(plan_load(&p, f, err, sizeof(err)) == -1 && strstr(err, ":1: expected hardirq"));
 	free(f);
@@ -442,6 +453,42 @@ static void test_hardirq_bad(void)
 		free(w);
 	}
 	free(o);
+}
+
+/*
+ * Rules 3 and 6 only where the delivery may hold a lock: with "unlocked"
+ * the restart in bad_cb_dma is allowed, while a rule that applies always
+ * (bad_cb_mutex, rule 1) still fires; a root named twice is locked if
+ * either item says so.
+ */
+static void test_hardirq_unlocked(void)
+{
+	char *f = write_file("plan_unlocked.tsv",
+			     "hardirq\thardirq_bad.c\tbad_cb_dma\tunlocked\n"
+			     "hardirq\thardirq_bad.c\tbad_cb_mutex\tunlocked\n");
+	int st;
+	char *o = run_one("hardirq_bad.c", f, &st);
+
+	CHECK(st == 1);
+	CHECK(o && !strstr(o, "\"reason\":\"restarts-dma\""));
+	CHECK_HAS(o, "\"function\":\"bad_cb_mutex\",\"class\":\"sleep\"");
+	free(o);
+	free(f);
+
+	f = write_file("plan_unlocked2.tsv", "hardirq\thardirq_bad.c\tbad_cb_dma\tunlocked\n");
+	o = run_one("hardirq_bad.c", f, &st);
+	CHECK(st == 0);
+	CHECK_HAS(o, "\"violations\":[]");
+	free(o);
+	free(f);
+
+	f = write_file("plan_unlocked3.tsv", "hardirq\thardirq_bad.c\tbad_cb_dma\tunlocked\n"
+		       "hardirq\thardirq_bad.c\tbad_cb_dma\tlocked\n");
+	o = run_one("hardirq_bad.c", f, &st);
+	CHECK(st == 1);
+	CHECK_HAS(o, "\"reason\":\"restarts-dma\"");
+	free(o);
+	free(f);
 }
 
 static void test_deleted(void)
@@ -779,6 +826,7 @@ int main(int argc, char **argv)
 	test_parse();
 	test_hardirq_ok();
 	test_hardirq_bad();
+	test_hardirq_unlocked();
 	test_deleted();
 	test_completion();
 	test_providers();

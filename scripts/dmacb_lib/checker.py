@@ -41,8 +41,8 @@ def db_files(db: Path) -> set[str]:
 def _plan_line(row: tuple) -> str:
     kind = row[0]
     if kind == "hardirq":
-        if len(row) != 3:
-            die(f"plan row {row!r}: want ('hardirq', file, function)")
+        if len(row) not in (3, 4) or (len(row) == 4 and row[3] not in ("locked", "unlocked")):
+            die(f"plan row {row!r}: want ('hardirq', file, function[, 'locked'|'unlocked'])")
     elif kind == "completion":
         if len(row) != 5:
             die(f"plan row {row!r}: want ('completion', file, callback|None, "
@@ -104,7 +104,7 @@ def run_checker(db: Path, plan_rows: list[tuple], files: list[str] | None = None
     """Run dmacb-check on files (relative to the tree; default: every file
     named in plan_rows) and return its JSON: {"files": [...], "ok": bool}.
 
-    plan_rows: ('hardirq', file, function) and
+    plan_rows: ('hardirq', file, function[, 'locked'|'unlocked']) and
                ('completion', file, deleted_callback|None, struct|None, field|None),
                ('provider', file, provider id, bare completion) (rule 8).
     tree: the tree the files are relative to (default: found by suffix in

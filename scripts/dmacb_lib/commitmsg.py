@@ -119,11 +119,22 @@ WHY = ("Completion callbacks of dmaengine clients run from a tasklet today, "
        "and tasklets are deprecated.")
 
 
-CONTRACT = ("none of what the hardirq contract forbids: no call that may sleep, no "
-            "bottom-half lock and no lock also taken elsewhere with interrupts enabled, no "
-            "dmaengine call, nothing that needs softirq context, no re-enabling of "
-            "interrupts, no lock that other code of the file holds across dmaengine calls, "
-            "no polling bounded by time")
+def contract(locked: bool) -> str:
+    """What the audit proved of a flagged callback: rules 3 and 6 only
+    where a provider may run it with a lock held (delivery.py)."""
+    return ("none of what the hardirq contract forbids: no call that may sleep, no "
+            "bottom-half lock and no lock also taken elsewhere with interrupts enabled, "
+            + ("no dmaengine call, " if locked else "")
+            + "nothing that needs softirq context, no re-enabling of interrupts, "
+            + ("no lock that other code of the file holds across dmaengine calls, "
+               if locked else "")
+            + "no polling bounded by time")
+
+
+UNLOCKED = ("Every provider that may serve the driver delivers it with no provider "
+            "lock held and outside the driver's own dmaengine calls, so the dmaengine "
+            "calls it makes and the locks it shares with code that calls dmaengine are "
+            "allowed there.")
 
 
 def message(prefix: str, conv: list[dict], delivery: str = "") -> str:
@@ -165,8 +176,8 @@ def message(prefix: str, conv: list[dict], delivery: str = "") -> str:
     if hard:
         groups = collections.defaultdict(list)
         for c in hard:
-            groups[c["group"]].append(c["callback"])
-        for g, cbs in sorted(groups.items()):
+            groups[(c["group"], c.get("locked", True) is not False)].append(c["callback"])
+        for (g, locked), cbs in sorted(groups.items()):
             what = {
                 "irq-disabled": "does all its work with interrupts disabled "
                                 "(spin_lock_irqsave())",
@@ -178,7 +189,9 @@ def message(prefix: str, conv: list[dict], delivery: str = "") -> str:
             paras.append(
                 f"{lead}dmacb's audit of {_names(cbs) if not lead else ('it' if one else 'them')}"
                 f" and of the functions of this file {'it calls' if one else 'they call'} "
-                f"finds {CONTRACT}. Mark {'its descriptor' if one else 'their descriptors'} "
+                f"finds {contract(locked)}. "
+                f"{'' if locked else UNLOCKED + ' '}"
+                f"Mark {'its descriptor' if one else 'their descriptors'} "
                 f"with DMA_PREP_HARDIRQ_CALLBACK, which lets a provider call "
                 f"{'it' if one else 'them'} from hard interrupt context; providers that do "
                 f"not look at the flag keep calling {'it' if one else 'them'} as before.")

@@ -34,23 +34,13 @@ SCRIPT_OF = {"completion": "cocci/dma_callback_to_completion.cocci",
 
 
 def api_series(release: str) -> list[Path]:
-    """patches/api/<major.minor>/, else the newest series (said so).
-    DMACB_API_SERIES=dir overrides (the tests' fixture tree has no
-    drivers/dma to patch)."""
-    if os.environ.get("DMACB_API_SERIES"):
-        d = Path(os.environ["DMACB_API_SERIES"]).resolve()
-        if not d.is_dir():
-            die(f"DMACB_API_SERIES={d}: no such directory")
-        return sorted(d.glob("*.patch"))
-    root = PROJECT / "patches" / "api"
+    """The patches of delivery.api_dir(): the series whose guarantees the
+    audit judged rules 3 and 6 by."""
+    d = delivery.api_dir(release)
+    if d is None or not d.is_dir():
+        die(f"{d or PROJECT / 'patches' / 'api'}: no helper-API series")
     mm = ".".join(release.split(".")[:2])
-    d = root / mm
-    if not d.is_dir():
-        dirs = sorted((p for p in root.iterdir() if p.is_dir()),
-                      key=lambda p: [int(x) for x in p.name.split(".") if x.isdigit()])
-        if not dirs:
-            die(f"{root}: no helper-API series")
-        d = dirs[-1]
+    if not os.environ.get("DMACB_API_SERIES") and d.name != mm:
         info(f"api: no series for {mm}; trying {d.relative_to(PROJECT)}")
     return sorted(d.glob("*.patch"))
 
@@ -88,7 +78,8 @@ def plan(callbacks: list[dict]) -> tuple[dict[str, list[rewrite.Item]], list[dic
             continue
         rec = {"callback": c["callback"], "file": c["sites"][0]["file"],
                "defined_in": c["defined_in"], "group": c["group"], "action": c["action"],
-               "sites": [f"{s['file']}:{s['line']}" for s in c["sites"]]}
+               "sites": [f"{s['file']}:{s['line']}" for s in c["sites"]],
+               "locked": c.get("delivery", {}).get("locked", True)}
         if c["action"] == "completion":
             other = sorted({s["file"] for s in c["sites"]} - {c["defined_in"]})
             if other:

@@ -5,23 +5,31 @@ notification, under the helper-API series the conversion applies.
 Two sources, joined here and nowhere else: the providers audit (providers/:
 which providers may serve a client file, how each delivers, whether it
 signals a bare completion on every path) and the API series itself
-(patches/api/<major.minor>/providers.tsv: what the series guarantees for the
-providers it changes; a series without that file is the first one, which
-ran flagged callbacks of virt-dma providers under vc->lock).
+(patches/api/providers.tsv, or <series>/providers.tsv: what the series
+guarantees for the providers it changes; a series without that file
+guarantees nothing, and every provider is then taken to run a flagged
+callback with a lock held).
 
-The audit asks two questions of it (rules 3, 6 and 8 of the contract):
+The audit asks three questions of it (rules 3, 6 and 8 of the contract,
+and the task action):
   locked(files)      may a provider serving these files run a flagged
                      callback with a lock held, or inside one of the
                      client's own dmaengine calls?  Then rules 3 and 6
                      apply (kb/rules.tsv 'locked-delivery');
   completion(files)  does every provider that may serve them signal a bare
                      completion on every path (rule 8)?
-and the commit messages a third: paragraph(), which providers can serve the
+  task(files)        does every provider that may serve them run a
+                     DMA_PREP_TASK_CALLBACK callback in task context?  With
+                     the v2 series a channel without chan->task_callbacks
+                     refuses the prep, and a provider that calls callbacks
+                     itself runs them where it is;
+and the commit messages a fourth: paragraph(), which providers can serve the
 driver and what each does with the flag or the completion.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,21 +43,31 @@ OK_BARE_API = ("fixed", "signalled")
 
 
 def api_dir(release: str) -> Path | None:
-    """The series convert applies for this release (convert.api_series)."""
+    """The series convert applies for this release: DMACB_API_SERIES (the
+    tests' series for trees without drivers/dma), patches/api/<major.minor>/,
+    else the newest one."""
+    if os.environ.get("DMACB_API_SERIES"):
+        return Path(os.environ["DMACB_API_SERIES"]).resolve()
     mm = ".".join(release.split(".")[:2])
     d = API_ROOT / mm
     if d.is_dir():
         return d
-    dirs = sorted((p for p in API_ROOT.iterdir() if p.is_dir()),
+    dirs = sorted((p for p in API_ROOT.iterdir()
+                   if p.is_dir() and re.fullmatch(r"\d+\.\d+", p.name)),
                   key=lambda p: [int(x) for x in p.name.split(".") if x.isdigit()])
     return dirs[-1] if dirs else None
 
 
 def guarantees(d: Path | None) -> dict[str, dict[str, str]] | None:
-    """file -> property -> value of the series' providers.tsv; None for a
-    series without one (the first API)."""
-    p = d / "providers.tsv" if d else None
-    if p is None or not p.exists():
+    """file -> property -> value of the series' providers.tsv (its own, or
+    the one patches/api/ holds for all its releases); None for a series
+    without one."""
+    if d is None:
+        return None
+    p = d / "providers.tsv"
+    if not p.exists() and d.parent == API_ROOT:
+        p = API_ROOT / "providers.tsv"
+    if not p.exists():
         return None
     out: dict[str, dict[str, str]] = {}
     for line in p.read_text().splitlines():
@@ -72,6 +90,8 @@ class Provider:
     bare_why: str
     flag: str                   # what the flag does at run time (text)
     locked: bool                # may run a flagged callback with a lock held
+    task: bool                  # runs a DMA_PREP_TASK_CALLBACK callback in task context
+    task_why: str = ""
 
 
 @dataclass
@@ -111,32 +131,42 @@ class Delivery:
         g = self._guarantee(p)
         if g.get("bare-completion") in OK_BARE_API:
             bare, why = "all-paths", f"the helper-API series: {g['bare-completion']}"
+        # calls a descriptor's callback itself somewhere, not through
+        # vchan_cookie_complete()/vchan_cyclic_callback(): there the core's
+        # path is bypassed, whatever the series does to virt-dma
+        direct = sorted({f"{s['function']}()" for s in d.get("deliver_sites", [])})
         if self.api is None:
-            # the first API: virt-dma providers call a flagged callback
-            # from vchan_cookie_complete(), under vc->lock
-            # (and a provider that ignores the flag today promises nothing
-            # about the lock it will hold once it honours it: locked too)
-            vd = d["method"] == "virt-dma"
-            locked = True
-            flag = ("run{s} it from vchan_cookie_complete() with vc->lock held"
-                    if vd and "hardirq" in d["completes_from"] else
-                    "run{s} it under vc->lock where {they} complete{s}" if vd else
-                    "ignore{s} the flag and keep{s} calling it as before")
+            # a series that guarantees nothing: every provider may run a
+            # flagged callback under its lock (the first API did, from
+            # vchan_cookie_complete()), and none is known to honour the
+            # task flag
+            locked, task = True, False
+            task_why = "the helper-API series guarantees nothing about the task flag"
+            flag = ("ignore{s} the flag and keep{s} calling it as before")
         else:
             ctx = g.get("notify-context", "")
-            hd = g.get("hardirq-delivery", "deferred" if d["method"] == "virt-dma" else "")
+            hd = g.get("hardirq-delivery", "")
             # only what the series guarantees frees a client of rules 3
             # and 6: a provider it does not list may hold any lock
-            locked = not g or "under-lock" in ctx or "in-client-call" in ctx
+            locked = (not hd or "under-lock" in ctx or "in-client-call" in ctx
+                      or bool(direct))
+            task = g.get("task-callbacks") == "honoured" and not direct
+            task_why = ("" if task else
+                        "has no chan->task_callbacks with the helper-API series (it does "
+                        "not deliver through virt-dma): the prep would fail"
+                        if g.get("task-callbacks") != "honoured" else
+                        f"calls callbacks itself in {', '.join(direct)}, where a task "
+                        f"callback would run in its context")
             flag = {
                 "no-lock": "run{s} it from {their} interrupt handler, with no lock held",
-                "deferred": "run{s} it from the per-channel deferred context, no lock held "
-                            "(the flag changes nothing at run time yet)",
-                "provider": f"run{{s}} it where {{they}} notif{{ies}} ({ctx or 'in {their} own context'}): "
-                            f"the flag changes nothing at run time",
+                "deferred": "run{s} it from the core's per-channel deferred context, with "
+                            "no lock held (the flag changes nothing at run time yet)",
             }.get(hd, "ignore{s} the flag and keep{s} calling it as before")
+            if hd and direct:
+                flag = (f"run{{s}} it from the core's per-channel deferred context, but "
+                        f"call{{s}} callbacks {{them}}sel{{ves}} in {', '.join(direct)}")
         return Provider(pid, p["name"], d["method"], d["completes_from"], d["delivers_from"],
-                        bare, why, flag, locked)
+                        bare, why, flag, locked, task, task_why)
 
     def serving(self, files: list[str]) -> Serving:
         ids: set[str] = set()
@@ -172,6 +202,15 @@ class Delivery:
             return True, []
         s = self.serving(files)
         bad = [p for p in s.providers if p.bare not in OK_BARE]
+        return (bool(s.providers) and not bad), bad
+
+    def task(self, files: list[str]) -> tuple[bool, list[Provider]]:
+        """(ok, the providers that fail) for the task action; like
+        completion(), not ok when nobody is known to serve the files."""
+        if not self.judged():
+            return True, []
+        s = self.serving(files)
+        bad = [p for p in s.providers if not p.task]
         return (bool(s.providers) and not bad), bad
 
     def paragraph(self, action: str, files: list[str]) -> str:
@@ -224,7 +263,8 @@ def _agree(text: str, n: int) -> str:
     """A flag's predicate for one provider or several."""
     one = n == 1
     return text.format(s="s" if one else "", they="it" if one else "they",
-                       their="its" if one else "their", ies="ies" if one else "y")
+                       their="its" if one else "their", ies="ies" if one else "y",
+                       them="it" if one else "them", ves="f" if one else "ves")
 
 
 def _list(xs: list[str]) -> str:

@@ -108,6 +108,20 @@ class Judge:
                                    f"callback {BARE_TEXT.get(p.bare, p.bare)}: {p.bare_why}"
                                    if p else
                                    "no provider is known to serve this driver")})
+        if cb.action == "task" and deliv is not None:
+            ok, bad = deliv.task(files)
+            if not ok:
+                # with the v2 series the task flag on such a channel fails
+                # the prep, or the provider calls the callback where it is:
+                # the latent bug stays a bug, reported, not converted
+                cb.group, cb.action = "left-alone", "none"
+                reasons.append("provider-no-task")
+                for p in bad or [None]:
+                    evidence.append({
+                        "reason": "provider-no-task", "file": p.id if p else file,
+                        "line": 0, "call": p.name if p else "?", "via": cb.name,
+                        "detail": (f"{p.name} {p.task_why}" if p else
+                                   "no provider is known to serve this driver")})
         if cb.latent_bug:
             reasons.append("latent-bug")
         cb.reasons = sorted(reasons, key=list(vocab.REASONS).index)

@@ -184,7 +184,10 @@ def plan_rows(doc: dict) -> list[tuple]:
         if r["status"] != "converted":
             continue
         if r["action"] == "hardirq":
-            rows.append(("hardirq", r["defined_in"] or r["file"], r["callback"]))
+            # rules 3 and 6 as the audit judged them: unlocked only where
+            # every provider serving the driver delivers with no lock held
+            rows.append(("hardirq", r["defined_in"] or r["file"], r["callback"],
+                         "unlocked" if r.get("locked") is False else "locked"))
         elif r["action"] == "completion":
             rows.append(("completion", r["file"],
                          r["callback"] if r.get("deleted") else None,

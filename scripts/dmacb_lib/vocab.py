@@ -54,6 +54,9 @@ REASONS = {
                              "read*_poll_timeout()) or waits for a remote side"),
     "provider-no-completion": (8, "a provider that can serve the driver does not signal "
                                   "a bare completion on every path"),
+    "provider-no-task": (None, "a task callback needs every provider that can serve the "
+                               "driver to run it in task context (the helper API's "
+                               "chan->task_callbacks, virt-dma delivery); one does not"),
     "unknown-call": (None, "calls a function that is neither in its file nor in the "
                            "knowledge base, or calls through a function pointer"),
     "unparsed": (None, "spatch could not parse the callback, a helper, or the function "
