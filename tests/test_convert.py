@@ -174,6 +174,33 @@ def test_refusals(tmp_path):
         git(tree, "rev-parse", "HEAD").strip()
 
 
+def test_branch_of_another_api_series_is_refused(tmp_path):
+    # a branch converted on another helper-API series (an earlier version of
+    # dmacb's patches) is not converted again on top of it
+    tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
+    other = tmp_path / "api-old"
+    other.mkdir()
+    patch = next(API.glob("*.patch")).read_text()
+    (other / "0001-old.patch").write_text(patch.replace(
+        "DMA_PREP_HARDIRQ_CALLBACK = (1 << 10),",
+        "DMA_PREP_HARDIRQ_CALLBACK = (1 << 10), /* an earlier version */", 1))
+    assert (other / "0001-old.patch").read_text() != patch
+    r = run_dmacb("convert", "--kernel", str(tree), "--out", str(tmp_path / "reports"),
+                  cache=tmp_path / "cache", env_extra={"DMACB_API_SERIES": str(other)})
+    assert r.returncode == 0, r.stderr
+    tip = git(tree, "rev-parse", BRANCH).strip()
+    r = convert(tree, tmp_path)
+    assert r.returncode == 2
+    assert f"branch {BRANCH} carries another helper-API series" in r.stderr
+    assert "--force" in r.stderr
+    assert git(tree, "rev-parse", BRANCH).strip() == tip
+    r = convert(tree, tmp_path, "--force")
+    assert r.returncode == 0, r.stderr
+    # rebuilt on the series of this run
+    assert "an earlier version" not in git(tree, "diff", f"HEAD..{BRANCH}")
+    assert "DMA_PREP_HARDIRQ_CALLBACK" in git(tree, "diff", f"HEAD..{BRANCH}")
+
+
 def test_verify_rerun(converted, tmp_path, monkeypatch):
     """verify's second run of the rewrites: nothing changes on the branch,
     the flag script runs once for the single-callback files (not once per

@@ -18,7 +18,9 @@ committed, so a second run changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -45,15 +47,38 @@ def api_series(release: str) -> list[Path]:
     return sorted(d.glob("*.patch"))
 
 
+def series_id(patches: list[Path]) -> str:
+    """What identifies a helper-API series on a branch: the patch-ids of its
+    patches (git patch-id --stable: the diffs, not dates or messages)."""
+    ids = []
+    for p in patches:
+        r = subprocess.run(["git", "patch-id", "--stable"], input=p.read_bytes(),
+                           capture_output=True, check=False)
+        ids.append(r.stdout.split()[0].decode() if r.stdout.split() else
+                   hashlib.sha1(p.read_bytes()).hexdigest())
+    return hashlib.sha1(" ".join(ids).encode()).hexdigest()
+
+
 def apply_api(k: Kernel, wt: Path, branch: str, patches: list[Path], env: dict) -> list[str]:
     """git am the helper-API series unless the branch has it; its commits.
 
-    The last API commit is recorded in git config (branch.<name>.dmacbApi)
-    so that a rerun finds the series without comparing subjects."""
+    The last API commit and the series' id are recorded in git config
+    (branch.<name>.dmacbApi, .dmacbApiSeries) so that a rerun finds the
+    series without comparing subjects, and a branch made with another
+    series (an earlier version of dmacb's patches) is refused instead of
+    being converted on top of the wrong API."""
     key = f"branch.{branch}.dmacbApi"
+    sid = series_id(patches)
     last = worktree.git(k.path, "config", "--get", key, check=False).stdout.strip()
     if last and worktree.git(wt, "merge-base", "--is-ancestor", last, "HEAD",
                              check=False).returncode == 0:
+        had = worktree.git(k.path, "config", "--get", f"{key}Series",
+                           check=False).stdout.strip()
+        if had != sid:
+            die(f"branch {branch} carries another helper-API series than "
+                f"{patches[0].parent if patches else 'this one'} "
+                f"({'an earlier version of dmacb' if not had else 'series ' + had[:12]}); "
+                f"rebuild it with --force")
         return worktree.git(wt, "log", "--reverse", "--format=%H",
                             f"{k.head}..{last}").stdout.split()
     if worktree.git(wt, "rev-parse", "HEAD").stdout.strip() != k.head:
@@ -66,6 +91,7 @@ def apply_api(k: Kernel, wt: Path, branch: str, patches: list[Path], env: dict) 
             f"({(r.stdout + r.stderr).strip().splitlines()[0]}); see patches/api/README.md")
     info(f"api: applied {len(patches)} helper-API patches")
     worktree.git(k.path, "config", key, worktree.git(wt, "rev-parse", "HEAD").stdout.strip())
+    worktree.git(k.path, "config", f"{key}Series", sid)
     return worktree.git(wt, "log", "--reverse", "--format=%H", f"{k.head}..HEAD").stdout.split()
 
 

@@ -96,7 +96,7 @@ def prepare(k: Kernel, branch: str, path: Path | None, force: bool) -> tuple[Pat
             # differ, a fresh worktree writes all ~80k of them
             git(wt, "reset", "-q", "--hard", k.head)
             git(wt, "clean", "-q", "-fd", check=False)
-            for key in ("dmacbBase", "dmacbApi"):
+            for key in ("dmacbBase", "dmacbApi", "dmacbApiSeries"):
                 git(k.path, "config", "--unset", f"branch.{branch}.{key}", check=False)
             git(k.path, "config", f"branch.{branch}.dmacbBase", k.head)
             info(f"reset {branch} in {wt} to {k.head[:12]}")
@@ -143,7 +143,7 @@ def remove(k: Kernel, branch: str) -> None:
     if wt is not None:
         git(k.path, "worktree", "remove", "--force", str(wt))
     git(k.path, "branch", "-D", branch)
-    for key in ("dmacbBase", "dmacbApi"):
+    for key in ("dmacbBase", "dmacbApi", "dmacbApiSeries"):
         git(k.path, "config", "--unset", f"branch.{branch}.{key}", check=False)
     info(f"deleted the old branch {branch}")
 
