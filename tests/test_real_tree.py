@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """The audit on the real 6.12 tree (make check-real; needs kernel-tree).
 
-The verdicts pinned here were checked by hand against the 6.12.117 source.
+The verdicts pinned here were checked by hand against the 6.12.117 source
+(and those that the helper API v2 changes, against 6.12.118).
 """
 
 from __future__ import annotations
@@ -37,10 +38,14 @@ HAND_CHECKED: dict[tuple[str, str], tuple[str, str, set[str]]] = {
     # across sata_dwc_bmdma_start_by_tag() -> dmaengine_submit() (rule 6)
     ("drivers/ata/sata_dwc_460ex.c", "dma_dwc_xfer_done"):
         ("left-alone", "none", {"lock-held-across-dma"}),
-    # the issue's deadlock: qcom_slim_ngd_tx_msg_post() holds tx_buf_lock across
-    # prep, submit and issue_pending; the TX callback takes it (rule 6)
+    # the issue's deadlock: qcom_slim_ngd_tx_msg_post() holds tx_buf_lock
+    # (irqsave) across prep, submit and issue_pending; the TX callback takes
+    # it (irqsave).  Its providers are all virt-dma (bam_dma, and qdma/xdma
+    # by the devicetree match), which the v2 series makes deliver with
+    # vc.lock dropped: no AB-BA, rule 6 does not apply (but see
+    # test_rules_3_and_6_where_the_series_guarantees_nothing)
     ("drivers/slimbus/qcom-ngd-ctrl.c", "qcom_slim_ngd_tx_msg_dma_cb"):
-        ("left-alone", "none", {"lock-held-across-dma"}),
+        ("irq-disabled", "hardirq", set()),
     # wait_for_tx_idle(): do { ... } while (!time_after(jiffies, timeout)) (rule 7)
     ("drivers/spi/spi-rockchip.c", "rockchip_spi_dma_txcb"):
         ("left-alone", "none", {"time-bounded-poll"}),
@@ -55,9 +60,10 @@ HAND_CHECKED: dict[tuple[str, str], tuple[str, str, set[str]]] = {
     # regmap_update_bits on an MMIO regmap, then complete()
     ("sound/soc/stm/stm32_spdifrx.c", "stm32_spdifrx_dma_complete"):
         ("hardirq-safe", "hardirq", set()),
-    # dmaengine_terminate_async() from the callback
+    # dmaengine_terminate_async() from the callback: allowed from a callback
+    # (provider.rst), and bcm2835-dma (virt-dma) holds no lock with v2
     ("drivers/spi/spi-bcm2835.c", "bcm2835_spi_dma_rx_done"):
-        ("left-alone", "none", {"reenters-dma"}),
+        ("hardirq-safe", "hardirq", set()),
     # dmaengine_tx_status() first thing
     ("drivers/tty/serial/8250/8250_dma.c", "dma_rx_complete"):
         ("left-alone", "none", {"reenters-dma"}),
@@ -81,9 +87,11 @@ HAND_CHECKED: dict[tuple[str, str], tuple[str, str, set[str]]] = {
     # tx->callback is set (shdma-base.c:379; rule 8): the callback stays
     ("drivers/mtd/nand/raw/sh_flctl.c", "flctl_dma_complete"):
         ("hardirq-safe", "hardirq", {"provider-no-completion"}),
-    # iio_trigger_poll_nested() runs nested threaded handlers: needs a task
+    # iio_trigger_poll_nested() runs nested threaded handlers: needs a task,
+    # but at_xdmac/at_hdmac are not virt-dma: with the v2 series the prep
+    # would fail with DMA_PREP_TASK_CALLBACK
     ("drivers/iio/adc/at91-sama5d2_adc.c", "at91_dma_buffer_done"):
-        ("task-context", "task", {"may-sleep", "latent-bug"}),
+        ("left-alone", "none", {"may-sleep", "latent-bug", "provider-no-task"}),
 }
 
 
@@ -168,6 +176,27 @@ def test_hand_checked(real_audit, key):
              if (c["file"], c["callback"]) == key)
     assert (c["group"], c["action"]) == (group, action), c
     assert reasons <= set(c["reasons"]), c
+
+
+def test_rules_3_and_6_where_the_series_guarantees_nothing(real_audit, tmp_path):
+    """With a helper-API series that guarantees nothing about delivery
+    (tests/fixtures/convert-api has no providers.tsv), the slimbus TX
+    callback is the AB-BA of the contract issue again, and the bcm2835
+    terminate is a re-entry: rules 3 and 6 are judged from the series, not
+    dropped."""
+    r = run_dmacb("audit", "--kernel", str(real_audit["tree"]), "--out", str(tmp_path),
+                  cache=__import__("pathlib").Path(real_audit["cache"]),
+                  env_extra={"DMACB_API_SERIES": str(ROOT / "tests" / "fixtures" /
+                                                     "convert-api")})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / real_audit["out"].name / "callbacks.json").read_text())
+    c = {(c["file"], c["callback"]): c for c in doc["callbacks"]}
+    slim = c[("drivers/slimbus/qcom-ngd-ctrl.c", "qcom_slim_ngd_tx_msg_dma_cb")]
+    assert (slim["action"], slim["reasons"]) == ("none", ["lock-held-across-dma"])
+    assert slim["delivery"]["locked"] is True
+    bcm = c[("drivers/spi/spi-bcm2835.c", "bcm2835_spi_dma_rx_done")]
+    assert (bcm["action"], bcm["reasons"]) == ("none", ["reenters-dma"])
+    assert not any(x["delivery"]["locked"] is False for x in doc["callbacks"])
 
 
 def test_unchanged_rerun_uses_the_cache(real_audit, tmp_path):

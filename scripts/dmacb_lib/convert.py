@@ -182,7 +182,10 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
                         "evidence", []) if e.get("reason") == "may-sleep"
                         or e.get("effect") in ("sleep", "sleep-gfp", "regmap")), None),
                     "defined_in": meta[(it.callback, f)]["defined_in"],
-                    "sites": [f"{f}:{s['line']}" for s in it.sites]})
+                    "sites": [f"{f}:{s['line']}" for s in it.sites],
+                    # rules 3 and 6 were applied (verify's checker plan and
+                    # the commit message must say the same)
+                    "locked": meta[(it.callback, f)].get("delivery", {}).get("locked", True)})
                 if out.status != "converted":
                     rec.update(status="not-converted", reason=out.reason,
                                kind="spatch-error" if out.reason.startswith("spatch:")

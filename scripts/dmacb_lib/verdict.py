@@ -38,6 +38,15 @@ BARE_TEXT = {"never": "on no path", "some-paths": "on some paths only",
              "unknown": "on paths dmacb could not read"}
 
 
+def _provider_evidence(reason: str, bad: list, file: str, cb: str, detail) -> list[dict]:
+    """One evidence entry per provider that fails a question of delivery.py
+    (detail(provider) says how), or one saying nobody is known to serve."""
+    return [{"reason": reason, "file": p.id if p else file, "line": 0,
+             "call": p.name if p else "?", "via": cb,
+             "detail": detail(p) if p else "no provider is known to serve this driver"}
+            for p in bad or [None]]
+
+
 class Judge:
     def __init__(self, idx: Index, t: Tables, tree: Path | None):
         self.idx = idx
@@ -100,14 +109,10 @@ class Judge:
                 # nothing but complete(), so it keeps its callback, flagged
                 cb.group, cb.action = "hardirq-safe", "hardirq"
                 reasons.append("provider-no-completion")
-                for p in bad or [None]:
-                    evidence.append({
-                        "reason": "provider-no-completion", "file": p.id if p else file,
-                        "line": 0, "call": p.name if p else "?", "via": cb.name,
-                        "detail": (f"{p.name} signals a completion set without a "
-                                   f"callback {BARE_TEXT.get(p.bare, p.bare)}: {p.bare_why}"
-                                   if p else
-                                   "no provider is known to serve this driver")})
+                evidence += _provider_evidence(
+                    "provider-no-completion", bad, file, cb.name,
+                    lambda p: f"{p.name} signals a completion set without a callback "
+                              f"{BARE_TEXT.get(p.bare, p.bare)}: {p.bare_why}")
         if cb.action == "task" and deliv is not None:
             ok, bad = deliv.task(files)
             if not ok:
@@ -116,12 +121,8 @@ class Judge:
                 # the latent bug stays a bug, reported, not converted
                 cb.group, cb.action = "left-alone", "none"
                 reasons.append("provider-no-task")
-                for p in bad or [None]:
-                    evidence.append({
-                        "reason": "provider-no-task", "file": p.id if p else file,
-                        "line": 0, "call": p.name if p else "?", "via": cb.name,
-                        "detail": (f"{p.name} {p.task_why}" if p else
-                                   "no provider is known to serve this driver")})
+                evidence += _provider_evidence("provider-no-task", bad, file, cb.name,
+                                               lambda p: f"{p.name} {p.task_why}")
         if cb.latent_bug:
             reasons.append("latent-bug")
         cb.reasons = sorted(reasons, key=list(vocab.REASONS).index)

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0
+"""What the audit judged of the providers reaches the commits and verify:
+convert on the providers fixture tree (tests/fixtures/providers) with a
+helper-API series that carries patches/api/providers.tsv (virt-dma delivers
+with no lock held).
+
+fxspi_rx_again() restarts DMA from its callback; its only provider is
+fx-vchan (virt-dma), so rule 3 was not applied.  Its convert record says so,
+its commit message does not claim "no dmaengine call", and verify hands the
+checker an 'unlocked' plan row; fxuart_tx_done() (fx-tasklet) stays locked.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, git_tree, run_dmacb
+
+FIXTURE = ROOT / "tests" / "fixtures" / "providers"
+REL = "6.98.0-providers"
+BRANCH = f"dmacb/{REL}"
+
+pytestmark = pytest.mark.skipif(shutil.which("spatch") is None, reason="needs spatch")
+
+
+def git(tree, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(tree), *args], check=True, text=True,
+                          capture_output=True).stdout
+
+
+def series_for(tree, out):
+    """A one-patch series for the fixture tree, with the real series'
+    guarantees (patches/api/providers.tsv)."""
+    work = out / "series-src"
+    subprocess.run(["git", "clone", "-q", str(tree), str(work)], check=True)
+    h = work / "include" / "linux" / "dmaengine.h"
+    h.write_text(h.read_text() + "/* fixture helper API */\n")
+    env = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    git(work, *env, "commit", "-qam", "dmaengine: fixture helper API")
+    d = out / "series"
+    git(work, "format-patch", "-q", "-o", str(d), "HEAD~1")
+    shutil.copy(ROOT / "patches" / "api" / "providers.tsv", d / "providers.tsv")
+    return d
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    base = tmp_path_factory.mktemp("convdeliv")
+    tree = git_tree(FIXTURE, base / "linux")
+    series = series_for(tree, base)
+    r = run_dmacb("convert", "--kernel", str(tree), "--out", str(base / "reports"),
+                  cache=base / "cache", env_extra={"DMACB_API_SERIES": str(series)})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((base / "reports" / REL / "convert.json").read_text())
+    return {"tree": tree, "doc": doc,
+            "recs": {r["callback"]: r for r in doc["callbacks"]}}
+
+
+def test_records_carry_the_delivery(converted):
+    recs = converted["recs"]
+    assert recs["fxspi_rx_again"]["status"] == "converted"
+    assert recs["fxspi_rx_again"]["locked"] is False
+    assert recs["fxuart_tx_done"]["locked"] is True
+
+
+def test_commit_message_claims_only_what_was_checked(converted):
+    tree, recs = converted["tree"], converted["recs"]
+    msg = " ".join(git(tree, "log", "-1", "--format=%B",
+                       recs["fxspi_rx_again"]["commit"]).split())
+    assert "no dmaengine call" not in msg
+    assert "with no provider lock held and outside the driver's own dmaengine calls" in msg
+    msg = " ".join(git(tree, "log", "-1", "--format=%B",
+                       recs["fxuart_tx_done"]["commit"]).split())
+    assert "no dmaengine call" in msg
+
+
+def test_verify_plan_follows_the_records(converted):
+    from dmacb_lib import verify
+    rows = {r[2]: r[3] for r in verify.plan_rows(converted["doc"]) if r[0] == "hardirq"}
+    assert rows["fxspi_rx_again"] == "unlocked"
+    assert rows["fxuart_tx_done"] == "locked"
