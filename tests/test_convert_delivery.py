@@ -47,16 +47,20 @@ def series_for(tree, out):
     return d
 
 
+def convert(tree, base, series):
+    return run_dmacb("convert", "--kernel", str(tree), "--out", str(base / "reports"),
+                     cache=base / "cache", env_extra={"DMACB_API_SERIES": str(series)})
+
+
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     base = tmp_path_factory.mktemp("convdeliv")
     tree = git_tree(FIXTURE, base / "linux")
     series = series_for(tree, base)
-    r = run_dmacb("convert", "--kernel", str(tree), "--out", str(base / "reports"),
-                  cache=base / "cache", env_extra={"DMACB_API_SERIES": str(series)})
+    r = convert(tree, base, series)
     assert r.returncode == 0, r.stderr
     doc = json.loads((base / "reports" / REL / "convert.json").read_text())
-    return {"tree": tree, "doc": doc,
+    return {"tree": tree, "doc": doc, "base": base, "series": series,
             "recs": {r["callback"]: r for r in doc["callbacks"]}}
 
 
@@ -83,3 +87,38 @@ def test_verify_plan_follows_the_records(converted):
     rows = {r[2]: r[3] for r in verify.plan_rows(converted["doc"]) if r[0] == "hardirq"}
     assert rows["fxspi_rx_again"] == "unlocked"
     assert rows["fxuart_tx_done"] == "locked"
+
+
+def test_provider_handler_gets_vchan_notify_irq(converted):
+    tree, doc = converted["tree"], converted["doc"]
+    prov = {r["provider"]: r for r in doc["providers"]}
+    fxv = prov["drivers/dma/fx-vchan.c"]
+    assert fxv["status"] == "converted" and fxv["handlers"] == ["fxv_irq"]
+    diff = git(tree, "show", "--format=", fxv["commit"])
+    assert "\tspin_unlock(&c->vc.lock);\n+\tvchan_notify_irq(&c->vc);\n \treturn IRQ_HANDLED;" in diff
+    assert diff.count("\n+") == 2        # the +++ line and the call
+    msg = git(tree, "log", "-1", "--format=%B", fxv["commit"])
+    assert msg.split("\n")[0].endswith(
+        ": deliver hardirq-safe notifications from the interrupt handler")
+    assert "fxv_irq() is fx-vchan's hard interrupt handler" in " ".join(msg.split())
+    # the provider commit comes before every client commit
+    order = git(tree, "log", "--reverse", "--format=%H", f"HEAD..{BRANCH}").split()
+    clients = [r["commit"] for r in doc["callbacks"] if r["status"] == "converted"]
+    assert all(order.index(fxv["commit"]) < order.index(c) for c in clients)
+    # and the client it serves says so
+    spi = " ".join(git(tree, "log", "-1", "--format=%B",
+                       converted["recs"]["fxspi_rx_again"]["commit"]).split())
+    assert "fx-vchan runs it from its interrupt handler, with no lock held" in spi
+    # not a virt-dma provider: no candidate
+    assert "drivers/dma/fx-tasklet.c" not in prov
+
+
+def test_rerun_commits_nothing(converted):
+    c = converted
+    tip = git(c["tree"], "rev-parse", BRANCH).strip()
+    before = (c["base"] / "reports" / REL / "convert.json").read_bytes()
+    r = convert(c["tree"], c["base"], c["series"])
+    assert r.returncode == 0, r.stderr
+    assert "0 new commit(s)" in r.stderr
+    assert git(c["tree"], "rev-parse", BRANCH).strip() == tip
+    assert (c["base"] / "reports" / REL / "convert.json").read_bytes() == before

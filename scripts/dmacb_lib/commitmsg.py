@@ -212,3 +212,26 @@ def message(prefix: str, conv: list[dict], delivery: str = "") -> str:
     paras.append(f"Generated with dmacb's semantic patch{'es' if len(scripts) > 1 else ''} "
                  f"{' and '.join(scripts)}.")
     return subject + "\n\n" + "\n\n".join(_para(p) for p in paras) + "\n"
+
+
+def provider_message(prefix: str, name: str, handlers: list[tuple[str, str]]) -> str:
+    """Commit message for one provider given vchan_notify_irq() (the
+    checks of vchan_notify.intent(), and nothing more)."""
+    hs = [h for _, h in handlers]
+    one = len(hs) == 1
+    subject = f"{prefix} deliver hardirq-safe notifications from the interrupt handler"
+    paras = [
+        f"{_names(hs)} {'is' if one else 'are'} {name}'s hard interrupt "
+        f"handler{'' if one else 's'}: {'it completes' if one else 'they complete'} "
+        f"descriptors of a virtual channel under its vc.lock and return"
+        f"{'s' if one else ''} right after dropping it, "
+        f"{'takes' if one else 'take'} no other lock and "
+        f"{'is' if one else 'are'} not called from elsewhere in the driver.",
+        "Call vchan_notify_irq() after that final unlock, as the last step of the "
+        "handler with no lock held: completions and callbacks their clients flagged "
+        "with DMA_PREP_HARDIRQ_CALLBACK are then delivered from the interrupt "
+        "handler instead of the dmaengine core's deferred path, so a flagged callback "
+        "may restart the channel, read its status or terminate it. Every other "
+        "notification, and freeing the descriptors, stays on the deferred path.",
+        "Generated with dmacb's semantic patch cocci/vchan_notify_irq.cocci."]
+    return subject + "\n\n" + "\n\n".join(_para(p) for p in paras) + "\n"

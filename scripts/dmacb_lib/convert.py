@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import audit, commitmsg, dashboard, delivery, formats, rewrite, worktree
+from . import audit, commitmsg, dashboard, delivery, formats, rewrite, vchan_notify, worktree
 from .kernel import Kernel
 from .util import PROJECT, Progress, die, info, reports_dir
 
@@ -232,6 +232,46 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
     return commits, by_cb_file
 
 
+def commit_providers(k: Kernel, wt: Path, env: dict, res) -> tuple[list[dict], list[dict]]:
+    """The provider side (vchan_notify.py): one commit per provider whose
+    interrupt handlers get vchan_notify_irq(), from the base text and
+    compared with the branch like the clients' files; a record per
+    candidate provider."""
+    commits, records = [], []
+    for pl in vchan_notify.candidates(res):
+        rec = {"provider": pl.provider, "name": pl.name, "files": pl.files,
+               "handlers": [h for _, h in pl.handlers]}
+        records.append(rec)
+        base = {f: worktree.git(wt, "show", f"{k.head}:{f}").stdout for f in pl.files}
+        changed, done, why = vchan_notify.rewrite_provider(base, wt, pl)
+        if not changed:
+            rec.update(status="not-converted", reason=why)
+            continue
+        tip = {f: (wt / f).read_text() for f in changed}
+        if all(tip[f] == changed[f] for f in changed):
+            rec.update(status="converted", script=vchan_notify.SCRIPT.relative_to(PROJECT).as_posix(),
+                       commit=worktree.git(wt, "log", "-1", "--format=%H", f"{k.head}..HEAD",
+                                           "--", *changed).stdout.strip())
+            continue
+        if any(tip[f] != base[f] for f in changed):
+            rec.update(status="not-converted", kind="branch-edited",
+                       reason="the branch holds another version of its files: rebuild with "
+                              "--force")
+            continue
+        for f, t in changed.items():
+            (wt / f).write_text(t)
+        pfx, src = commitmsg.prefix(k.path, sorted(changed), k.head)
+        msg = commitmsg.provider_message(pfx, pl.name, done)
+        worktree.git(wt, "add", "-f", "--", *sorted(changed))
+        worktree.git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
+        sha = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+        commits.append({"commit": sha, "files": sorted(changed), "subject": msg.split("\n")[0],
+                        "prefix_from": src, "provider": pl.provider})
+        rec.update(status="converted", commit=sha,
+                   script=vchan_notify.SCRIPT.relative_to(PROJECT).as_posix())
+    return commits, records
+
+
 def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
         jobs: int, out_root: Path | None = None, reproducible: bool = False) -> int:
     t0 = time.monotonic()
@@ -248,6 +288,16 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
     wt, created = worktree.prepare(k, branch, wt_path, force)
     env = worktree.commit_env(k, reproducible)
     api = apply_api(k, wt, branch, api_series(k.release), env)
+    deliv = delivery.for_tree(k, jobs, sorted({s["file"] for c in data["callbacks"]
+                                               for s in c["sites"]}))
+    try:
+        pcommits, prov = commit_providers(k, wt, env, deliv.res)
+    except BaseException:
+        worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
+        raise
+    # the client commits say which of their providers now deliver from
+    # the interrupt handler
+    deliv.notify_irq = {r["provider"] for r in prov if r["status"] == "converted"}
 
     items, records = plan(data["callbacks"])
     files = sorted(items)
@@ -266,8 +316,6 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
         for s in c["sites"]:
             meta[(c["callback"], s["file"])] = c
     try:
-        deliv = delivery.for_tree(k, jobs, sorted({s["file"] for c in data["callbacks"]
-                                                   for s in c["sites"]}))
         commits, by_cb_file = commit_drivers(k, wt, env, files, items, results, meta, deliv)
     except BaseException:
         # the worktree was clean when we started: drop a half-made commit
@@ -281,12 +329,14 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
     doc = {"kernel": k.release, "base_commit": k.head, "branch": branch,
            "worktree": str(wt), "tip": tip, "api_commits": api,
            "commits": branch_commits(wt, api[-1] if api else k.head),
-           "callbacks": records}
+           "callbacks": records, "providers": prov}
     write_reports(outdir, doc)
     dashboard.write(outdir, k.path)
     st = Counter(r["status"] for r in records)
     info(f"convert: {st.get('converted', 0)} converted, {st.get('not-converted', 0)} not "
-         f"(reasons in {outdir}/convert.md); {len(commits)} new commit(s) on {branch}, "
+         f"(reasons in {outdir}/convert.md); providers: "
+         f"{sum(1 for r in prov if r['status'] == 'converted')} of {len(prov)} deliver from "
+         f"their interrupt handler; {len(commits) + len(pcommits)} new commit(s) on {branch}, "
          f"{len(doc['commits'])} in all "
          f"({wt}) in {time.monotonic() - t0:.1f}s")
     return 0
@@ -326,6 +376,17 @@ def write_reports(outdir: Path, doc: dict) -> None:
         if r["status"] != "converted":
             lines.append(f"| {r['callback']} | {r['file']} | {r['action']} | "
                          f"{r['kind']}: {r['reason'].replace('|', '/')} |")
+    prov = doc.get("providers", [])
+    if prov:
+        lines += ["", "## Providers", "",
+                  f"{sum(1 for r in prov if r['status'] == 'converted')} of {len(prov)} virt-dma "
+                  f"providers that complete from their interrupt handler call "
+                  f"vchan_notify_irq() after its final unlock.", "",
+                  "| provider | handlers | status | commit or why not |", "|---|---|---|---|"]
+        for r in prov:
+            lines.append(f"| {r['name']} | {', '.join(h + '()' for h in r['handlers'])} | "
+                         f"{r['status']} | "
+                         f"{r['commit'][:12] if r['status'] == 'converted' else r['reason'].replace('|', '/')} |")
     lines += ["", "## Converted", "", "| callback | file | action | commit |", "|---|---|---|---|"]
     for r in recs:
         if r["status"] == "converted":

@@ -110,6 +110,9 @@ class Delivery:
         self.serve = serve
         self.api = guarantees(api_dir(release))
         self.cyclic = cyclic
+        # providers convert gave vchan_notify_irq() (vchan_notify.py): with
+        # the series they deliver flagged callbacks from their handler
+        self.notify_irq: set[str] = set()
 
     def _guarantee(self, p: dict) -> dict[str, str]:
         files = [f["file"] for f in p.get("files", [])] or [p["id"]]
@@ -146,6 +149,8 @@ class Delivery:
         else:
             ctx = g.get("notify-context", "")
             hd = g.get("hardirq-delivery", "")
+            if hd == "deferred" and pid in self.notify_irq:
+                hd = "no-lock"
             # only what the series guarantees frees a client of rules 3
             # and 6: a provider it does not list may hold any lock
             locked = (not hd or "under-lock" in ctx or "in-client-call" in ctx

@@ -188,23 +188,26 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
     api_to = maintainers(wt, api_files)
     blurb = wrap(
         "dmaengine completion callbacks run from a tasklet today, and tasklets are "
-        "deprecated. Moving all callbacks to a workqueue costs latency; most callbacks "
-        "only complete() or already run with interrupts off and could run straight from "
-        "the provider's interrupt handler, a few want process context. This series lets "
-        "each client say so, per descriptor:\n\n"
-        "DMA_PREP_HARDIRQ_CALLBACK: the callback obeys the hardirq contract (never "
-        "sleeps, takes no lock also taken with only bottom halves disabled, does not "
-        "re-enter the dmaengine API, does not re-enable interrupts); a provider may call "
-        "it from its interrupt handler. DMA_PREP_TASK_CALLBACK: the core calls the "
-        "callback from a workqueue. dmaengine_desc_set_completion(): the core completes a "
-        "completion instead of calling a callback. Providers that ignore the flags keep "
-        "today's behaviour; virt-dma based providers deliver hardirq-safe notifications "
-        "at once.\n\n"
-        "The client conversions follow as separate series per subsystem; they were "
+        "deprecated. This series gives every channel one notification path in the "
+        "dmaengine core, through which all client notifications of the channel go: a BH "
+        "workqueue behind it (a tasklet where the tree has no WQ_BH), chosen in one "
+        "place. virt-dma delivers through it and loses its tasklet. Clients say per "
+        "descriptor what their notification needs:\n\n"
+        "DMA_PREP_HARDIRQ_CALLBACK: the callback may run in hard interrupt context (it "
+        "never sleeps, takes no lock also taken with only bottom halves disabled, does "
+        "not re-enable interrupts); a provider that calls vchan_notify_irq() as the last "
+        "step of its interrupt handler delivers it from there with no lock held, so it may "
+        "restart the channel, read its status or terminate it. DMA_PREP_TASK_CALLBACK: "
+        "the callback runs in task context, from the channel's own work. "
+        "dmaengine_desc_set_completion(): the core signals a completion, with the "
+        "transfer's result, instead of calling a callback. The core records the client's "
+        "choice itself; providers that do not call vchan_notify_irq() keep the deferred "
+        "path, which is always correct.\n\n"
+        "The provider and client conversions follow as separate series; they were "
         "generated with Coccinelle by dmacb and compile-tested and checked per driver.")
     api_dir = series_dir / "00-dmaengine"
     got = format_series(wt, api_dir, k.head, api_tip, k.head,
-                        "dmaengine: per-descriptor callback contexts and descriptor completions",
+                        "dmaengine: one notification path per channel, hardirq delivery, descriptor completions",
                         blurb, api_to, cover_date(wt, api_tip))
     doc = [{"label": "00-dmaengine", "to": api_to, "patches": [
         {"file": p.name, "commit": c} for p, c in zip(got[1:], conv["api_commits"])]}]
@@ -223,7 +226,9 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
             f"| 00-dmaengine | {len(conv['api_commits'])} | {', '.join(api_to[:3])} |"]
     prefix_sources = defaultdict(int)
     n = 0
-    for name in sorted(groups):
+    # the providers first: their series goes to the dmaengine maintainers
+    # right after the core's
+    for name in sorted(groups, key=lambda n: (n != "dmaengine", n)):
         ds = sorted(groups[name], key=lambda d: d["files"][0])
         parts = [ds[i:i + max_per_series] for i in range(0, len(ds), max_per_series)]
         for pi, part in enumerate(parts, 1):

@@ -25,7 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import checker, convert, csource, dashboard, delivery, formats, kbuild, rewrite, worktree
+from . import (checker, convert, csource, dashboard, delivery, formats, kbuild, rewrite,
+               vchan_notify, worktree)
 from .kernel import Kernel
 from .util import Progress, cache_dir, die, file_digest, info, reports_dir
 
@@ -66,16 +67,23 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int,
     audit = formats.load(Path(doc["_out"]) / "callbacks.json", "callbacks")
     items, _ = convert.plan(audit["callbacks"])
     files = sorted({f for c in doc["commits"] for f in c["files"]})
+    # the provider side: its handlers, per file of a converted provider
+    handlers: dict[str, list[str]] = {}
+    for r in doc.get("providers", []):
+        if r["status"] == "converted":
+            for f in r["files"]:
+                handlers.setdefault(f, []).extend(r["handlers"])
 
     # A result depends only on the file's content, the items and the tool:
     # cached on those, so verifying an unchanged branch again runs no spatch.
-    tool = file_digest([rewrite.TO_COMPLETION, rewrite.HARDIRQ_FLAG,
+    tool = file_digest([rewrite.TO_COMPLETION, rewrite.HARDIRQ_FLAG, vchan_notify.SCRIPT,
                         Path(rewrite.__file__), Path(csource.__file__)])
     cdir = cache_dir() / "verify" / "rerun"
     cdir.mkdir(parents=True, exist_ok=True)
     text = {f: (wt / f).read_text() for f in files}
     key = {f: hashlib.sha1(repr((text[f], [(it.callback, it.action, it.sites, it.completes)
-                                           for it in items.get(f, [])], tool)).encode()
+                                           for it in items.get(f, [])],
+                                          handlers.get(f, []), tool)).encode()
                            ).hexdigest() for f in files}
     res: dict[str, str] = {}
     todo: dict[str, list] = {}
@@ -106,6 +114,16 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int,
                 todo[f] = []
 
     def one(f: str) -> tuple[str, str, bool]:
+        for h in handlers.get(f, []):
+            if f"{h}(" not in text[f]:
+                continue
+            try:
+                new = rewrite.run_spatch(vchan_notify.SCRIPT, [f"handler={h}"], text[f],
+                                         Path(f).name)
+            except Exception as e:
+                return f, f"spatch: {e}", False
+            if new != text[f]:
+                return f, f"a second run of vchan_notify_irq.cocci for {h}() changes the file", True
         for it in todo[f]:
             try:
                 new, _ = rewrite.apply(text[f], Path(f).name, it)

@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: GPL-2.0
+"""vchan_notify.intent(): where vchan_notify_irq() must go in a provider's
+interrupt handler, and every shape it leaves for a person; and the
+semantic patch agreeing with it (cocci/vchan_notify_irq.cocci)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from dmacb_lib import rewrite, vchan_notify
+
+HEAD = """struct virt_dma_chan { int lock; };
+struct xchan { struct virt_dma_chan vc; int busy; };
+struct xdev { int lock; struct xchan ch[4]; };
+"""
+
+GOOD = HEAD + """
+static irqreturn_t x_irq(int irq, void *data)
+{
+	struct xchan *c = data;
+	unsigned long flags;
+
+	spin_lock_irqsave(&c->vc.lock, flags);
+	if (!c->busy) {
+		spin_unlock_irqrestore(&c->vc.lock, flags);
+		return IRQ_NONE;
+	}
+	vchan_cookie_complete(&c->d->vd);
+	spin_unlock_irqrestore(&c->vc.lock, flags);
+
+	return IRQ_HANDLED;
+}
+"""
+
+M = {"vc"}
+
+
+def test_after_every_final_unlock():
+    want, why = vchan_notify.intent(GOOD, "x_irq", M)
+    assert why == ""
+    assert want.count("vchan_notify_irq(&c->vc);") == 2
+    assert "\t\tspin_unlock_irqrestore(&c->vc.lock, flags);\n\t\tvchan_notify_irq(&c->vc);\n" \
+        "\t\treturn IRQ_NONE;" in want
+    assert "\tspin_unlock_irqrestore(&c->vc.lock, flags);\n\tvchan_notify_irq(&c->vc);\n\n" \
+        "\treturn IRQ_HANDLED;" in want
+    # a second run changes nothing
+    assert vchan_notify.intent(want, "x_irq", M) == (want, "")
+
+
+def test_unlock_inside_a_loop_is_left_alone():
+    text = HEAD + """
+static irqreturn_t x_irq(int irq, void *data)
+{
+	struct xdev *d = data;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		spin_lock(&d->ch[i].vc.lock);
+		vchan_cookie_complete(&d->ch[i].d->vd);
+		spin_unlock(&d->ch[i].vc.lock);
+	}
+	writel(0, d->ack);
+	return IRQ_HANDLED;
+}
+"""
+    want, why = vchan_notify.intent(text, "x_irq", M)
+    assert want is None and "must be the handler's last step" in why and "at line 13" in why
+
+
+def test_another_lock_is_left_alone():
+    text = GOOD.replace("\tspin_lock_irqsave(&c->vc.lock, flags);",
+                        "\tspin_lock(&c->dev->lock);\n\tspin_unlock(&c->dev->lock);\n"
+                        "\tspin_lock_irqsave(&c->vc.lock, flags);")
+    want, why = vchan_notify.intent(text, "x_irq", M)
+    assert want is None and "also takes &c->dev->lock" in why
+
+
+def test_handler_called_directly_is_left_alone():
+    text = GOOD + "\nstatic void x_poll(struct xchan *c)\n{\n\tx_irq(0, c);\n}\n"
+    want, why = vchan_notify.intent(text, "x_irq", M)
+    assert want is None and "also called directly" in why
+    # a prototype is not a call
+    proto = GOOD.replace("\nstatic irqreturn_t x_irq(int irq, void *data)\n{",
+                         "\nstatic irqreturn_t x_irq(int irq, void *data);\n"
+                         "\nstatic irqreturn_t x_irq(int irq, void *data)\n{", 1)
+    assert vchan_notify.intent(proto, "x_irq", M)[1] == ""
+
+
+def test_no_channel_unlock_in_the_handler():
+    text = HEAD + """
+static irqreturn_t x_irq(int irq, void *data)
+{
+	x_handle(data);
+	return IRQ_HANDLED;
+}
+"""
+    assert vchan_notify.intent(text, "x_irq", M) == (
+        None, "x_irq() drops no virtual channel lock itself")
+
+
+def test_not_a_virtual_channel_member():
+    want, why = vchan_notify.intent(GOOD, "x_irq", {"vchan"})
+    assert want is None and "also takes &c->vc.lock" in why
+
+
+@pytest.mark.skipif(shutil.which("spatch") is None, reason="needs spatch")
+def test_semantic_patch_agrees_with_the_intent():
+    want, _ = vchan_notify.intent(GOOD, "x_irq", M)
+    got = rewrite.run_spatch(vchan_notify.SCRIPT, ["handler=x_irq"], GOOD, "x.c")
+    assert got == want
+    assert rewrite.run_spatch(vchan_notify.SCRIPT, ["handler=x_irq"], got, "x.c") == got
