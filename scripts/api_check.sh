@@ -4,7 +4,7 @@
 # api_check.sh - apply, check, build and test the dmaengine helper API
 # patches (patches/api/) on one or more kernel trees.
 #
-# usage: scripts/api_check.sh [--no-build] [--no-kunit] [KERNEL_TREE...]
+# usage: scripts/api_check.sh [--no-build] [--no-kunit] [--arch "ARCH..."] [KERNEL_TREE...]
 #
 # Default trees: kernel-tree and kernel-tree-6.1 next to this script's
 # project root, when present. For each tree this script
@@ -24,6 +24,11 @@
 #   6. runs the KUnit suite on UML (tools/testing/kunit/kunit.py), and prints
 #      the lines of the kernel log that start with "dmaengine-latency:" (the
 #      latency table of patches/api/README.md).
+# With --arch "arm64 arm" (or DMACB_API_ARCHES) step 5 is also done in
+# those allmodconfigs (cross gcc), for the drivers/dma objects the series
+# touches and the KUnit object, against an unpatched worktree of the same
+# base (step "build-<arch>"; objects a config does not build are counted,
+# not failed).
 # A series may add an executable <patch root>/tree-check: it is run in the
 # patched worktree after `git am` (step "tree-check", after checkpatch).
 # Every step prints one PASS/FAIL line; the exit status is non-zero if any
@@ -48,6 +53,7 @@ export GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-dmacb@localhost}
 
 do_build=1
 do_kunit=1
+arches=${DMACB_API_ARCHES:-}
 trees=()
 
 usage() {
@@ -58,6 +64,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--no-build) do_build=0 ;;
 	--no-kunit) do_kunit=0 ;;
+	--arch) shift; arches=${1:-} ;;
 	-h|--help) usage; exit 0 ;;
 	--) shift; trees+=("$@"); break ;;
 	-*) echo "api_check: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -95,6 +102,81 @@ configure() {	# configure <src> <build>
 		"$1/scripts/config" --file "$2/.config" --disable WERROR &&
 		make -s -C "$1" O="$2" olddefconfig >/dev/null &&
 		make -s -C "$1" O="$2" -j"$JOBS" modules_prepare >/dev/null
+}
+
+cross_of() {	# the CROSS_COMPILE prefix of an arch (as kbuild.py has them)
+	case $1 in
+	arm64) echo aarch64-linux-gnu- ;;
+	arm) echo arm-linux-gnueabihf- ;;
+	*) return 1 ;;
+	esac
+}
+
+configure_cross() {	# configure_cross <src> <build> <arch>
+	local cc
+	cc=$(cross_of "$3") || return 1
+	make -s -C "$1" O="$2" ARCH="$3" CROSS_COMPILE="$cc" allmodconfig >/dev/null &&
+		"$1/scripts/config" --file "$2/.config" --disable WERROR &&
+		make -s -C "$1" O="$2" ARCH="$3" CROSS_COMPILE="$cc" olddefconfig >/dev/null &&
+		make -s -C "$1" O="$2" ARCH="$3" CROSS_COMPILE="$cc" -j"$JOBS" modules_prepare >/dev/null
+}
+
+build_cross() {	# build_cross <src> <build> <arch> <log> <objects...>
+	local src=$1 b=$2 arch=$3 log=$4
+	shift 4
+	make -C "$src" O="$b" ARCH="$arch" CROSS_COMPILE="$(cross_of "$arch")" -k -j"$JOBS" \
+		W=1 "$@" >"$log" 2>&1 || true
+}
+
+check_cross() {	# check_cross <top> <head> <dir> <wt> <arch>
+	local top=$1 head=$2 dir=$3 wt=$4 arch=$5 bwt=$3/src-base
+	local bb=$3/build-$5-base pb=$3/build-$5 objs=() built=0 unbuilt=0 o new
+	start
+	if ! cross_of "$arch" >/dev/null; then
+		fail "build-$arch" "unknown arch (arm64 or arm)"
+		return
+	fi
+	mapfile -t objs < <(grep -E '^drivers/dma/.*\.c$' "$dir/touched" | sed 's/\.c$/.o/')
+	if [ "$(git -C "$bwt" rev-parse HEAD 2>/dev/null)" != "$head" ]; then
+		rm -rf "$bwt" "$bb" "$pb"
+		git -C "$top" worktree prune
+		if ! git -C "$top" worktree add -q -f --detach "$bwt" "$head" 2>"$dir/worktree-base.log"; then
+			fail "build-$arch" "git worktree add of the base failed, see $dir/worktree-base.log"
+			return
+		fi
+		(cd "$bwt" && git ls-files -z | xargs -0 touch -h -c -d "@$(git log -1 --format=%ct HEAD)")
+	fi
+	for pair in "$bwt:$bb" "$wt:$pb"; do
+		if [ ! -f "${pair#*:}/.dmacb-prepared" ]; then
+			rm -rf "${pair#*:}"
+			if ! configure_cross "${pair%%:*}" "${pair#*:}" "$arch"; then
+				fail "build-$arch" "allmodconfig/modules_prepare failed in ${pair#*:}"
+				return
+			fi
+			touch "${pair#*:}/.dmacb-prepared"
+		fi
+	done
+	# the objects are compiled again each run, so that both logs hold
+	# their warnings
+	rm -f "${objs[@]/#/$bb/}" "${objs[@]/#/$pb/}" "$pb/$KUNIT_OBJ"
+	build_cross "$bwt" "$bb" "$arch" "$dir/build-$arch-base.log" "${objs[@]}"
+	build_cross "$wt" "$pb" "$arch" "$dir/build-$arch.log" "${objs[@]}" "$KUNIT_OBJ"
+	for o in "${objs[@]}"; do
+		if [ -f "$pb/$o" ]; then built=$((built + 1)); else unbuilt=$((unbuilt + 1)); fi
+	done
+	new=$(comm -13 <(warnings "$dir/build-$arch-base.log" "$bwt") \
+		<(warnings "$dir/build-$arch.log" "$wt"))
+	if [ -n "$new" ]; then
+		fail "build-$arch" "new warnings with W=1, see $dir/build-$arch.log:"
+		printf '     %s\n' "$new"
+	elif grep -q 'Error [0-9]' "$dir/build-$arch.log" && \
+	     ! grep -q 'Error [0-9]' "$dir/build-$arch-base.log"; then
+		fail "build-$arch" "the patched objects fail to build, see $dir/build-$arch.log"
+	elif [ ! -f "$pb/$KUNIT_OBJ" ]; then
+		fail "build-$arch" "$KUNIT_OBJ was not built, see $dir/build-$arch.log"
+	else
+		pass "build-$arch" "W=1 $built of ${#objs[@]} touched drivers/dma objects + $KUNIT_OBJ: no new warnings ($unbuilt not in this config)"
+	fi
 }
 
 build() {	# build <src> <build> <log> [extra targets]
@@ -254,6 +336,12 @@ check_tree() {
 				pass build "W=1 ${BUILD_TARGETS[*]} $KUNIT_OBJ: no new warnings ($(grep -c '^  CC' "$log") objects compiled)"
 			fi
 		fi
+	fi
+
+	if [ $do_build -eq 1 ]; then
+		for arch in $arches; do
+			check_cross "$top" "$head" "$dir" "$wt" "$arch"
+		done
 	fi
 
 	if [ $do_kunit -eq 1 ]; then

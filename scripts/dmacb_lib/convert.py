@@ -232,17 +232,19 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
     return commits, by_cb_file
 
 
-def commit_providers(k: Kernel, wt: Path, env: dict, res) -> tuple[list[dict], list[dict]]:
+def commit_providers(k: Kernel, wt: Path, env: dict, res, api_tip: str
+                     ) -> tuple[list[dict], list[dict]]:
     """The provider side (vchan_notify.py): one commit per provider whose
-    interrupt handlers get vchan_notify_irq(), from the base text and
-    compared with the branch like the clients' files; a record per
-    candidate provider."""
+    interrupt handlers get vchan_notify_irq(), from the text of the API
+    series' tip (the series changes some providers: vchan_synchronize(),
+    k3-udma) and compared with the branch like the clients' files; a
+    record per candidate provider."""
     commits, records = [], []
     for pl in vchan_notify.candidates(res):
         rec = {"provider": pl.provider, "name": pl.name, "files": pl.files,
                "handlers": [h for _, h in pl.handlers]}
         records.append(rec)
-        base = {f: worktree.git(wt, "show", f"{k.head}:{f}").stdout for f in pl.files}
+        base = {f: worktree.git(wt, "show", f"{api_tip}:{f}").stdout for f in pl.files}
         changed, done, why = vchan_notify.rewrite_provider(base, wt, pl)
         if not changed:
             rec.update(status="not-converted", reason=why)
@@ -250,7 +252,7 @@ def commit_providers(k: Kernel, wt: Path, env: dict, res) -> tuple[list[dict], l
         tip = {f: (wt / f).read_text() for f in changed}
         if all(tip[f] == changed[f] for f in changed):
             rec.update(status="converted", script=vchan_notify.SCRIPT.relative_to(PROJECT).as_posix(),
-                       commit=worktree.git(wt, "log", "-1", "--format=%H", f"{k.head}..HEAD",
+                       commit=worktree.git(wt, "log", "-1", "--format=%H", f"{api_tip}..HEAD",
                                            "--", *changed).stdout.strip())
             continue
         if any(tip[f] != base[f] for f in changed):
@@ -291,7 +293,7 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
     deliv = delivery.for_tree(k, jobs, sorted({s["file"] for c in data["callbacks"]
                                                for s in c["sites"]}))
     try:
-        pcommits, prov = commit_providers(k, wt, env, deliv.res)
+        pcommits, prov = commit_providers(k, wt, env, deliv.res, api[-1] if api else k.head)
     except BaseException:
         worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
         raise
