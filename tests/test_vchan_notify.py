@@ -111,3 +111,11 @@ def test_semantic_patch_agrees_with_the_intent():
     got = rewrite.run_spatch(vchan_notify.SCRIPT, ["handler=x_irq"], GOOD, "x.c")
     assert got == want
     assert rewrite.run_spatch(vchan_notify.SCRIPT, ["handler=x_irq"], got, "x.c") == got
+
+
+def test_provider_commit_prefix_is_the_subsystems():
+    # drivers/dma commits say "dmaengine: <driver>:" (a tree without history
+    # such as a Debian tarball falls back to the table)
+    from dmacb_lib import commitmsg
+    assert commitmsg.table_prefix("drivers/dma/bcm2835-dma.c") == "dmaengine: bcm2835-dma:"
+    assert commitmsg.table_prefix("drivers/dma/stm32/stm32-dma.c") == "dmaengine: stm32-dma:"

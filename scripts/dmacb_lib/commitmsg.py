@@ -44,6 +44,7 @@ PREFIX_TABLE: list[tuple[str, str]] = [
     ("drivers/fpga/", "fpga: {name}:"),
     ("drivers/misc/", "misc: {name}:"),
     ("drivers/input/", "Input: {name} -"),
+    ("drivers/dma/", "dmaengine: {name}:"),
     ("drivers/", "{dir}: {name}:"),
     ("arch/arm/", "ARM: {name}:"),
     ("arch/powerpc/", "powerpc: {name}:"),
