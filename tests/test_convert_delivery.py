@@ -126,3 +126,56 @@ def test_rerun_commits_nothing(converted):
     assert "0 new commit(s)" in r.stderr
     assert git(c["tree"], "rev-parse", BRANCH).strip() == tip
     assert (c["base"] / "reports" / REL / "convert.json").read_bytes() == before
+
+
+def test_tasklets_left_each_with_its_reason(converted):
+    left = {t["function"]: t for t in converted["doc"]["tasklets_left"]}
+    assert set(left) == {"fxt_tasklet", "fxh_err_task"}
+    t = left["fxt_tasklet"]
+    assert (t["file"], t["provider"], t["kind"]) == \
+        ("drivers/dma/fx-tasklet.c", "fx-tasklet", "mixed")
+    assert "delivers callbacks and also starts the next transfer" in t["reason"]
+    e = left["fxh_err_task"]
+    assert (e["kind"], e["roles"]) == ("not-callback", ["error-recovery"])
+    md = (converted["base"] / "reports" / REL / "convert.md").read_text()
+    assert "2 tasklet set-ups at the branch's tip: mixed 1, not-callback 1." in md
+
+
+def test_delivery_only_tasklet_moves_onto_the_core_path(converted):
+    tree, doc = converted["tree"], converted["doc"]
+    recs = {r["tasklet"]: r for r in doc["provider_tasklets"]}
+    bh = recs["fxbh_tasklet"]
+    assert bh["status"] == "converted", bh
+    assert bh["defines"] == ["fn=fxbh_tasklet", "member=task", "sname=fxbh_chan", "chan=chan"]
+    diff = git(tree, "show", "--format=", bh["commit"])
+    for old, new in [
+            ("struct tasklet_struct\t\ttask;", "struct dmaengine_chan_notify\tnotify;"),
+            ("fxbh_tasklet(struct tasklet_struct *t)",
+             "fxbh_tasklet(struct dmaengine_chan_notify *notify, bool task)"),
+            ("from_tasklet(c, t, task);", "container_of(notify, struct fxbh_chan, notify);"),
+            ("tasklet_schedule(&c->task);", "dmaengine_chan_notify_schedule(&c->notify);"),
+            ("tasklet_kill(&to_fxbh(chan)->task);",
+             "dmaengine_chan_notify_sync(&to_fxbh(chan)->notify);"),
+            ("tasklet_setup(&c->task, fxbh_tasklet);",
+             "dmaengine_chan_notify_init(&c->chan, &c->notify, fxbh_tasklet);"),
+            (" * @task: bottom half that completes the descriptors",
+             " * @notify: notification path that delivers the callbacks"),
+            (" * @t: the channel's tasklet", " * @notify: the channel's notification path"),
+            (" * @t: the channel's tasklet", " * @task: true when run in task context")]:
+        lines = diff.split("\n")
+        assert any(ln.startswith("-") and old in ln for ln in lines), old
+        assert any(ln.startswith("+") and new in ln for ln in lines), new
+    # the body is not touched: the struct's doc loses a line, the function's
+    # gains one
+    assert diff.count("\n-") - diff.count("\n---") == 9
+    assert diff.count("\n+") - diff.count("\n+++") == 9
+    msg = " ".join(git(tree, "log", "-1", "--format=%B", bh["commit"]).split())
+    assert msg.startswith("dmaengine: fx-bh: deliver callbacks from the core's notification path")
+    assert "tasklet_kill() becomes dmaengine_chan_notify_sync()" in msg
+    # before every client commit, after the API
+    order = git(tree, "log", "--reverse", "--format=%H", f"HEAD..{BRANCH}").split()
+    clients = [r["commit"] for r in doc["callbacks"] if r["status"] == "converted"]
+    assert all(order.index(bh["commit"]) < order.index(c) for c in clients)
+    # the mixed and the not-callback tasklets stay, each with the kind
+    assert "is mixed" in recs["fxt_tasklet"]["reason"]
+    assert "is not-callback" in recs["fxh_err_task"]["reason"]

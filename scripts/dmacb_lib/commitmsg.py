@@ -64,6 +64,8 @@ FILE_PREFIX = {
     "drivers/crypto/starfive/jh7110-aes.c": "crypto: starfive -",
     "drivers/crypto/starfive/jh7110-hash.c": "crypto: starfive -",
     "drivers/crypto/stm32/stm32-hash.c": "crypto: stm32/hash -",
+    "drivers/dma/ppc4xx/adma.c": "dmaengine: ppc4xx:",
+    "drivers/dma/tegra20-apb-dma.c": "dmaengine: tegra-apb:",
 }
 
 _STRIP = re.compile(r"^(spi|i2c|mmc|serial)[-_]")
@@ -235,4 +237,41 @@ def provider_message(prefix: str, name: str, handlers: list[tuple[str, str]]) ->
         "may restart the channel, read its status or terminate it. Every other "
         "notification, and freeing the descriptors, stays on the deferred path.",
         "Generated with dmacb's semantic patch cocci/vchan_notify_irq.cocci."]
+    return subject + "\n\n" + "\n\n".join(_para(p) for p in paras) + "\n"
+
+
+def tasklet_message(prefix: str, name: str, function: str, roles: list[str],
+                    uses: set[str], bh_wq: bool) -> str:
+    """Commit message for a provider's delivery-only tasklet moved onto the
+    core's notification path (the checks of chan_notify.plan_texts())."""
+    does = []
+    if "completion" in roles:
+        does.append("completes them")
+    if "descriptor-cleanup" in roles:
+        does.append("frees or acks them")
+    does.append("delivers their callbacks")
+    backend = "a BH work item" if bh_wq else \
+        "a tasklet of the core's: this tree has no BH workqueue"
+    subject = f"{prefix} deliver callbacks from the core's notification path"
+    paras = [
+        f"{function}() is {name}'s tasklet for completed descriptors: it "
+        f"{_names(does).replace('()', '')} (what dmacb's providers audit found it "
+        f"doing; it found no start of a transfer and no error recovery there).",
+        f"Run it from the channel's notification path in the dmaengine core "
+        f"(dmaengine_chan_notify_init()), as virt-dma channels do, instead of a "
+        f"tasklet of the driver's own: "
+        + " and ".join(x for x in (
+            _names(sorted(uses & {"tasklet_schedule", "tasklet_hi_schedule"}))
+            + (" become " if len(uses & {"tasklet_schedule", "tasklet_hi_schedule"}) > 1
+               else " becomes ") + "dmaengine_chan_notify_schedule()"
+            if uses & {"tasklet_schedule", "tasklet_hi_schedule"} else "",
+            "tasklet_kill() becomes dmaengine_chan_notify_sync()"
+            if "tasklet_kill" in uses else "") if x) + ". "
+        f"The function's body is not changed, and it keeps its context: softirq, "
+        f"at high priority, never concurrently with itself ({backend}). "
+        f"dmaengine_synchronize() now also waits for it.",
+        "This removes one of the tasklets of drivers/dma." if bh_wq else
+        "The driver sets up no tasklet of its own any more; the core's backend is "
+        "chosen in one place.",
+        "Generated with dmacb's semantic patch cocci/tasklet_to_chan_notify.cocci."]
     return subject + "\n\n" + "\n\n".join(_para(p) for p in paras) + "\n"

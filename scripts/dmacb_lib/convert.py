@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import audit, commitmsg, dashboard, delivery, formats, rewrite, vchan_notify, worktree
+from . import (audit, chan_notify, commitmsg, dashboard, delivery, formats, rewrite,
+               tasklets_left, vchan_notify, vocab, worktree)
 from .kernel import Kernel
 from .util import PROJECT, Progress, die, info, reports_dir
 
@@ -274,6 +276,64 @@ def commit_providers(k: Kernel, wt: Path, env: dict, res, api_tip: str
     return commits, records
 
 
+def commit_tasklets(k: Kernel, wt: Path, env: dict, res, api_tip: str
+                    ) -> tuple[list[dict], list[dict]]:
+    """The providers' own delivery-only tasklets onto the core's path
+    (chan_notify.py): one commit per tasklet, from the text of the API
+    series' tip and compared with the branch like the other files; a
+    record per tasklet of drivers/dma's providers."""
+    commits, records = [], []
+    dmah = worktree.git(wt, "show", f"{api_tip}:drivers/dma/dmaengine.h", check=False).stdout
+    bh_wq = bool(re.search(r"struct dmaengine_notify_bh \{\s*struct work_struct", dmah))
+    for pl in chan_notify.candidates(res):
+        pl.files = chan_notify.with_headers(wt, pl.files)
+        rec = {"provider": pl.provider, "name": pl.name, "tasklet": pl.function,
+               "at": pl.at, "files": pl.files}
+        records.append(rec)
+        base = {f: worktree.git(wt, "show", f"{api_tip}:{f}").stdout for f in pl.files}
+        # the other drivers/dma files that may include the provider's headers
+        others = {}
+        for h in (f for f in pl.files if f.endswith(".h")):
+            for hit in worktree.git(wt, "grep", "-l", "-F", f"{Path(h).name}\"", api_tip,
+                                    "--", "drivers/dma", check=False).stdout.split():
+                f = hit.split(":", 1)[1]
+                if f not in base:
+                    others[f] = worktree.git(wt, "show", hit).stdout
+        changed, defines, why = chan_notify.rewrite_provider(base, pl, others)
+        if not changed:
+            rec.update(status="not-converted", reason=why)
+            continue
+        script = chan_notify.SCRIPT.relative_to(PROJECT).as_posix()
+        tip = {f: (wt / f).read_text() for f in changed}
+        if all(tip[f] == changed[f] for f in changed):
+            rec.update(status="converted", script=script, defines=defines,
+                       files=sorted(changed),
+                       commit=worktree.git(wt, "log", "-1", "--format=%H", f"{api_tip}..HEAD",
+                                           "--", *changed).stdout.strip())
+            continue
+        if any(tip[f] != base[f] for f in changed):
+            rec.update(status="not-converted", kind="branch-edited",
+                       reason="the branch holds another version of its files: rebuild with "
+                              "--force")
+            continue
+        for f, t in changed.items():
+            (wt / f).write_text(t)
+        t = next(t for t in res.providers[pl.provider]["tasklets"]
+                 if t["function"] == pl.function)
+        pfx, src = commitmsg.prefix(k.path, sorted(changed), k.head)
+        member = defines[1].split("=", 1)[1]
+        msg = commitmsg.tasklet_message(pfx, pl.name, pl.function, t["roles"],
+                                        chan_notify.uses(base, member), bh_wq)
+        worktree.git(wt, "add", "-f", "--", *sorted(changed))
+        worktree.git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
+        sha = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+        commits.append({"commit": sha, "files": sorted(changed), "subject": msg.split("\n")[0],
+                        "prefix_from": src, "provider": pl.provider})
+        rec.update(status="converted", commit=sha, script=script, defines=defines,
+                   files=sorted(changed))
+    return commits, records
+
+
 def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
         jobs: int, out_root: Path | None = None, reproducible: bool = False) -> int:
     t0 = time.monotonic()
@@ -294,6 +354,7 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
                                                for s in c["sites"]}))
     try:
         pcommits, prov = commit_providers(k, wt, env, deliv.res, api[-1] if api else k.head)
+        tcommits, ptasks = commit_tasklets(k, wt, env, deliv.res, api[-1] if api else k.head)
     except BaseException:
         worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
         raise
@@ -331,14 +392,16 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
     doc = {"kernel": k.release, "base_commit": k.head, "branch": branch,
            "worktree": str(wt), "tip": tip, "api_commits": api,
            "commits": branch_commits(wt, api[-1] if api else k.head),
-           "callbacks": records, "providers": prov}
+           "callbacks": records, "providers": prov, "provider_tasklets": ptasks,
+           "tasklets_left": tasklets_left.inventory(wt, deliv.res.providers, ptasks)}
     write_reports(outdir, doc)
     dashboard.write(outdir, k.path)
     st = Counter(r["status"] for r in records)
     info(f"convert: {st.get('converted', 0)} converted, {st.get('not-converted', 0)} not "
          f"(reasons in {outdir}/convert.md); providers: "
          f"{sum(1 for r in prov if r['status'] == 'converted')} of {len(prov)} deliver from "
-         f"their interrupt handler; {len(commits) + len(pcommits)} new commit(s) on {branch}, "
+         f"their interrupt handler; {len(doc['tasklets_left'])} tasklet set-ups left in "
+         f"drivers/dma; {len(commits) + len(pcommits) + len(tcommits)} new commit(s) on {branch}, "
          f"{len(doc['commits'])} in all "
          f"({wt}) in {time.monotonic() - t0:.1f}s")
     return 0
@@ -389,6 +452,28 @@ def write_reports(outdir: Path, doc: dict) -> None:
             lines.append(f"| {r['name']} | {', '.join(h + '()' for h in r['handlers'])} | "
                          f"{r['status']} | "
                          f"{r['commit'][:12] if r['status'] == 'converted' else r['reason'].replace('|', '/')} |")
+    pt = doc.get("provider_tasklets", [])
+    if pt:
+        lines += ["", "## Provider tasklets", "",
+                  f"{sum(1 for r in pt if r['status'] == 'converted')} of {len(pt)} tasklets of "
+                  f"drivers/dma's providers moved onto the core's notification path "
+                  f"(delivery-only ones).", "",
+                  "| provider | tasklet | status | commit or why not |", "|---|---|---|---|"]
+        for r in pt:
+            lines.append(f"| {r['name']} | {r['tasklet']}() | {r['status']} | "
+                         f"{r['commit'][:12] if r['status'] == 'converted' else r['reason'].replace('|', '/')} |")
+    left = doc.get("tasklets_left")
+    if left is not None:
+        kinds = Counter(t["kind"] for t in left)
+        order = [*vocab.TASKLET_KINDS, "core", "test", "unknown"]
+        lines += ["", "## Tasklets left in drivers/dma", "",
+                  f"{len(left)} tasklet set-ups at the branch's tip"
+                  + (": " + ", ".join(f"{k} {kinds[k]}" for k in order if kinds[k]) if left else "")
+                  + ".", "",
+                  "| file | tasklet | provider | kind | why it is left |", "|---|---|---|---|---|"]
+        for t in left:
+            lines.append(f"| {t['file']}:{t['line']} | {t['function'] or '?'}() | "
+                         f"{t.get('provider', '')} | {t['kind']} | {t['reason']} |")
     lines += ["", "## Converted", "", "| callback | file | action | commit |", "|---|---|---|---|"]
     for r in recs:
         if r["status"] == "converted":

@@ -35,6 +35,25 @@ from .kernel import Kernel
 from .vocab import subsystem
 from .util import die, info, reports_dir
 
+API_TITLE = "dmaengine: one notification path per channel, hardirq delivery, descriptor " \
+    "completions"
+
+# what a provider commit does, and what for, by the convert record list
+# it comes from
+PROVIDER_WHAT = {
+    "providers": "call vchan_notify_irq() as the last step of a virt-dma provider's "
+                 "interrupt handler, after its final unlock, so that completions and "
+                 "flagged callbacks are delivered there with no lock held "
+                 "(cocci/vchan_notify_irq.cocci)",
+    "provider_tasklets": "move a provider's own tasklet that only delivers callbacks onto "
+                         "the core's per-channel notification path, removing the driver's "
+                         "tasklet (cocci/tasklet_to_chan_notify.cocci)",
+}
+SO_THAT = {
+    "providers": "virt-dma providers may deliver from their interrupt handler",
+    "provider_tasklets": "providers need no tasklet of their own",
+}
+
 WHAT = {
     "completion": "replace a callback that only completes a completion by a descriptor "
                   "completion (dmaengine_desc_set_completion())",
@@ -98,6 +117,35 @@ NOTES_REF = "refs/notes/dmacb"
 
 def cover_date(wt: Path, commit: str) -> str:
     return worktree.git(wt, "log", "-1", "--format=%aD", commit).stdout.strip()
+
+
+def cover_blurb(name: str, part: list[dict], actions: list[str], kinds: list[str],
+                table: list[str]) -> str:
+    """The cover letter of a driver series: what each of its patches does."""
+    what = [WHAT[a] for a in actions] + [PROVIDER_WHAT[k] for k in kinds]
+    scripts = ["cocci/dma_callback_to_completion.cocci",
+               "cocci/dma_callback_hardirq_flag.cocci"] if actions else []
+    scripts += [PROVIDER_WHAT[k].rsplit("(", 1)[1].rstrip(")") for k in kinds]
+    blurb = wrap(
+        f"These patches convert {len(part)} {name} driver(s) to the notification path "
+        f"and callback contexts added by the series \"{API_TITLE}\" "
+        f"(prerequisite-patch-id lines below), so that "
+        + " and ".join((["completion callbacks no longer need a tasklet"] if actions else []) +
+                       [SO_THAT[k] for k in kinds])
+        + (f". Each patch does one of: {'; '.join(what)}.\n\n" if len(what) > 1 else
+           f". Every patch does the same: {what[0]}.\n\n")
+        + f"They were generated with Coccinelle ({' and '.join(scripts)} of dmacb)"
+        + (" from an audit that classifies each callback against the hardirq contract"
+           if actions else ", each result compared with an independent computation of "
+           "the intended change")
+        + ", and each was compile-tested with W=1 on a configuration that builds it "
+        "(every changed line compiled) and checked with checkpatch --strict"
+        + (" and with a libclang checker of the hardirq contract and of the completions."
+           if actions else "."))
+    if table:
+        blurb += "\n\nThe callbacks, with the group the audit put them in:\n\n" + \
+            "\n".join(table)
+    return blurb
 
 
 def build_series(k: Kernel, wt: Path, api_tip: str, ref: str,
@@ -206,8 +254,7 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
         "The provider and client conversions follow as separate series; they were "
         "generated with Coccinelle by dmacb and compile-tested and checked per driver.")
     api_dir = series_dir / "00-dmaengine"
-    got = format_series(wt, api_dir, k.head, api_tip, k.head,
-                        "dmaengine: one notification path per channel, hardirq delivery, descriptor completions",
+    got = format_series(wt, api_dir, k.head, api_tip, k.head, API_TITLE,
                         blurb, api_to, cover_date(wt, api_tip))
     doc = [{"label": "00-dmaengine", "to": api_to, "patches": [
         {"file": p.name, "commit": c} for p, c in zip(got[1:], conv["api_commits"])]}]
@@ -229,7 +276,10 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
     # the providers first: their series goes to the dmaengine maintainers
     # right after the core's
     for name in sorted(groups, key=lambda n: (n != "dmaengine", n)):
-        ds = sorted(groups[name], key=lambda d: d["files"][0])
+        # provider commits of one kind together: a series does one thing
+        kind_of = {r.get("commit"): i for i, key in enumerate(PROVIDER_WHAT)
+                   for r in conv.get(key, [])}
+        ds = sorted(groups[name], key=lambda d: (kind_of.get(d["commit"], -1), d["files"][0]))
         parts = [ds[i:i + max_per_series] for i in range(0, len(ds), max_per_series)]
         for pi, part in enumerate(parts, 1):
             n += 1
@@ -248,23 +298,13 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
                     table.append(f"  {r['file']}: {r['callback']}() [{r['group']}]")
             tip = build_series(k, wt, api_tip, label, picks, env, conv["branch"])
             actions = sorted({r["action"] for d in part for r in recs[d["commit"]]})
+            kinds = sorted({key for key in PROVIDER_WHAT for r in conv.get(key, [])
+                            for d in part if r.get("commit") == d["commit"]})
             to = maintainers(wt, sorted({f for d in part for f in d["files"]}))
+            blurb = cover_blurb(name, part, actions, kinds, table)
             subj = (f"{name}: move DMA completion callbacks out of tasklets"
-                    + (f" (part {pi})" if len(parts) > 1 else ""))
-            blurb = wrap(
-                f"These patches convert {len(part)} {name} driver(s) to the dmaengine "
-                f"callback contexts added by the series \"dmaengine: per-descriptor callback "
-                f"contexts and descriptor completions\" (prerequisite-patch-id lines below), "
-                f"so that completion callbacks no longer need a tasklet. Each patch does one "
-                f"of: {'; '.join(WHAT[a] for a in actions)}.\n\n"
-                "They were generated with Coccinelle (cocci/dma_callback_to_completion.cocci "
-                "and cocci/dma_callback_hardirq_flag.cocci of dmacb) from an audit that "
-                "classifies each callback against the hardirq contract, and each was "
-                "compile-tested with W=1 on a configuration that builds it (every changed "
-                "line compiled), checked with checkpatch --strict and with a libclang "
-                "checker of the hardirq contract and of the completions.")
-            blurb += "\n\nThe callbacks, with the group the audit put them in:\n\n" + \
-                "\n".join(table)
+                    if actions else f"{name}: providers onto the core's notification path") \
+                + (f" (part {pi})" if len(parts) > 1 else "")
             got = format_series(wt, series_dir / label, api_tip, tip, k.head, subj, blurb,
                                 to, cover_date(wt, tip))
             doc.append({"label": label, "to": to, "patches": [

@@ -25,8 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import (checker, convert, csource, dashboard, delivery, formats, kbuild, rewrite,
-               vchan_notify, worktree)
+from . import (chan_notify, checker, convert, csource, dashboard, delivery, formats, kbuild,
+               rewrite, vchan_notify, worktree)
 from .kernel import Kernel
 from .util import Progress, cache_dir, die, file_digest, info, reports_dir
 
@@ -74,16 +74,25 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int,
             for f in r["files"]:
                 handlers.setdefault(f, []).extend(r["handlers"])
 
+    # the providers' tasklets moved onto the core's path: their script and defines
+    moves: dict[str, list[list[str]]] = {}
+    for r in doc.get("provider_tasklets", []):
+        if r["status"] == "converted":
+            for f in r["files"]:
+                moves.setdefault(f, []).append(r["defines"])
+
     # A result depends only on the file's content, the items and the tool:
     # cached on those, so verifying an unchanged branch again runs no spatch.
     tool = file_digest([rewrite.TO_COMPLETION, rewrite.HARDIRQ_FLAG, vchan_notify.SCRIPT,
+                        chan_notify.SCRIPT,
                         Path(rewrite.__file__), Path(csource.__file__)])
     cdir = cache_dir() / "verify" / "rerun"
     cdir.mkdir(parents=True, exist_ok=True)
     text = {f: (wt / f).read_text() for f in files}
     key = {f: hashlib.sha1(repr((text[f], [(it.callback, it.action, it.sites, it.completes)
                                            for it in items.get(f, [])],
-                                          handlers.get(f, []), tool)).encode()
+                                          handlers.get(f, []), moves.get(f, []),
+                                          tool)).encode()
                            ).hexdigest() for f in files}
     res: dict[str, str] = {}
     todo: dict[str, list] = {}
@@ -124,6 +133,14 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int,
                 return f, f"spatch: {e}", False
             if new != text[f]:
                 return f, f"a second run of vchan_notify_irq.cocci for {h}() changes the file", True
+        for defines in moves.get(f, []):
+            try:
+                new = rewrite.run_spatch(chan_notify.SCRIPT, defines, text[f], Path(f).name)
+            except Exception as e:
+                return f, f"spatch: {e}", False
+            if new != text[f]:
+                return f, (f"a second run of tasklet_to_chan_notify.cocci ({defines[0]}) "
+                           f"changes the file"), True
         for it in todo[f]:
             try:
                 new, _ = rewrite.apply(text[f], Path(f).name, it)
