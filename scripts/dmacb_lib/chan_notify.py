@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import rewrite
+from . import csource, rewrite
 
 SCRIPT = rewrite.COCCI / "tasklet_to_chan_notify.cocci"
 NEW = "notify"                   # the member's new name
@@ -104,14 +104,8 @@ def with_headers(tree: Path, files: list[str]) -> list[str]:
 
 def _body(text: str, fn: str) -> tuple[int, int] | None:
     """(start, end) of fn's definition: the declarator to the closing brace."""
-    m = re.search(r"^[^\n;#]*\b" + re.escape(fn) + r"\s*\(([^;{)]*)\)\s*\{", text, re.M)
-    if not m:
-        return None
-    i, depth = m.end(), 1
-    while i < len(text) and depth:
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        i += 1
-    return (m.start(), i) if depth == 0 else None
+    span = csource.function_span(text, fn)
+    return (span[0], span[2]) if span else None
 
 
 def _struct(text: str, member: str) -> tuple[str, int, int] | None:

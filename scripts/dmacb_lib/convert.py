@@ -234,6 +234,35 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
     return commits, by_cb_file
 
 
+def _land(k: Kernel, wt: Path, env: dict, api_tip: str, base: dict[str, str],
+          changed: dict[str, str], rec: dict, done: dict, message) -> dict | None:
+    """Commit one provider change computed from the API tip's text, unless
+    the branch holds it already (rec: converted, nothing committed) or holds
+    another version of its files (rec: branch-edited).  done: what rec gets
+    when converted; message(prefix) -> the commit message.  Returns the new
+    commit's record, or None."""
+    tip = {f: (wt / f).read_text() for f in changed}
+    if all(tip[f] == changed[f] for f in changed):
+        rec.update(status="converted", **done,
+                   commit=worktree.git(wt, "log", "-1", "--format=%H", f"{api_tip}..HEAD",
+                                       "--", *changed).stdout.strip())
+        return None
+    if any(tip[f] != base[f] for f in changed):
+        rec.update(status="not-converted", kind="branch-edited",
+                   reason="the branch holds another version of its files: rebuild with --force")
+        return None
+    for f, t in changed.items():
+        (wt / f).write_text(t)
+    pfx, src = commitmsg.prefix(k.path, sorted(changed), k.head)
+    msg = message(pfx)
+    worktree.git(wt, "add", "-f", "--", *sorted(changed))
+    worktree.git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
+    sha = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+    rec.update(status="converted", commit=sha, **done)
+    return {"commit": sha, "files": sorted(changed), "subject": msg.split("\n")[0],
+            "prefix_from": src, "provider": rec["provider"]}
+
+
 def commit_providers(k: Kernel, wt: Path, env: dict, res, api_tip: str
                      ) -> tuple[list[dict], list[dict]]:
     """The provider side (vchan_notify.py): one commit per provider whose
@@ -251,28 +280,11 @@ def commit_providers(k: Kernel, wt: Path, env: dict, res, api_tip: str
         if not changed:
             rec.update(status="not-converted", reason=why)
             continue
-        tip = {f: (wt / f).read_text() for f in changed}
-        if all(tip[f] == changed[f] for f in changed):
-            rec.update(status="converted", script=vchan_notify.SCRIPT.relative_to(PROJECT).as_posix(),
-                       commit=worktree.git(wt, "log", "-1", "--format=%H", f"{api_tip}..HEAD",
-                                           "--", *changed).stdout.strip())
-            continue
-        if any(tip[f] != base[f] for f in changed):
-            rec.update(status="not-converted", kind="branch-edited",
-                       reason="the branch holds another version of its files: rebuild with "
-                              "--force")
-            continue
-        for f, t in changed.items():
-            (wt / f).write_text(t)
-        pfx, src = commitmsg.prefix(k.path, sorted(changed), k.head)
-        msg = commitmsg.provider_message(pfx, pl.name, done)
-        worktree.git(wt, "add", "-f", "--", *sorted(changed))
-        worktree.git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
-        sha = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
-        commits.append({"commit": sha, "files": sorted(changed), "subject": msg.split("\n")[0],
-                        "prefix_from": src, "provider": pl.provider})
-        rec.update(status="converted", commit=sha,
-                   script=vchan_notify.SCRIPT.relative_to(PROJECT).as_posix())
+        got = _land(k, wt, env, api_tip, base, changed, rec,
+                    {"script": vchan_notify.SCRIPT.relative_to(PROJECT).as_posix()},
+                    lambda pfx: commitmsg.provider_message(pfx, pl.name, done))
+        if got:
+            commits.append(got)
     return commits, records
 
 
@@ -303,34 +315,17 @@ def commit_tasklets(k: Kernel, wt: Path, env: dict, res, api_tip: str
         if not changed:
             rec.update(status="not-converted", reason=why)
             continue
-        script = chan_notify.SCRIPT.relative_to(PROJECT).as_posix()
-        tip = {f: (wt / f).read_text() for f in changed}
-        if all(tip[f] == changed[f] for f in changed):
-            rec.update(status="converted", script=script, defines=defines,
-                       files=sorted(changed),
-                       commit=worktree.git(wt, "log", "-1", "--format=%H", f"{api_tip}..HEAD",
-                                           "--", *changed).stdout.strip())
-            continue
-        if any(tip[f] != base[f] for f in changed):
-            rec.update(status="not-converted", kind="branch-edited",
-                       reason="the branch holds another version of its files: rebuild with "
-                              "--force")
-            continue
-        for f, t in changed.items():
-            (wt / f).write_text(t)
         t = next(t for t in res.providers[pl.provider]["tasklets"]
                  if t["function"] == pl.function)
-        pfx, src = commitmsg.prefix(k.path, sorted(changed), k.head)
         member = defines[1].split("=", 1)[1]
-        msg = commitmsg.tasklet_message(pfx, pl.name, pl.function, t["roles"],
-                                        chan_notify.uses(base, member), bh_wq)
-        worktree.git(wt, "add", "-f", "--", *sorted(changed))
-        worktree.git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
-        sha = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
-        commits.append({"commit": sha, "files": sorted(changed), "subject": msg.split("\n")[0],
-                        "prefix_from": src, "provider": pl.provider})
-        rec.update(status="converted", commit=sha, script=script, defines=defines,
-                   files=sorted(changed))
+        got = _land(k, wt, env, api_tip, base, changed, rec,
+                    {"script": chan_notify.SCRIPT.relative_to(PROJECT).as_posix(),
+                     "defines": defines, "files": sorted(changed)},
+                    lambda pfx: commitmsg.tasklet_message(
+                        pfx, pl.name, pl.function, t["roles"],
+                        chan_notify.uses(base, member), bh_wq))
+        if got:
+            commits.append(got)
     return commits, records
 
 
@@ -441,27 +436,22 @@ def write_reports(outdir: Path, doc: dict) -> None:
         if r["status"] != "converted":
             lines.append(f"| {r['callback']} | {r['file']} | {r['action']} | "
                          f"{r['kind']}: {r['reason'].replace('|', '/')} |")
-    prov = doc.get("providers", [])
-    if prov:
-        lines += ["", "## Providers", "",
-                  f"{sum(1 for r in prov if r['status'] == 'converted')} of {len(prov)} virt-dma "
-                  f"providers that complete from their interrupt handler call "
-                  f"vchan_notify_irq() after its final unlock.", "",
-                  "| provider | handlers | status | commit or why not |", "|---|---|---|---|"]
-        for r in prov:
-            lines.append(f"| {r['name']} | {', '.join(h + '()' for h in r['handlers'])} | "
-                         f"{r['status']} | "
-                         f"{r['commit'][:12] if r['status'] == 'converted' else r['reason'].replace('|', '/')} |")
-    pt = doc.get("provider_tasklets", [])
-    if pt:
-        lines += ["", "## Provider tasklets", "",
-                  f"{sum(1 for r in pt if r['status'] == 'converted')} of {len(pt)} tasklets of "
-                  f"drivers/dma's providers moved onto the core's notification path "
-                  f"(delivery-only ones).", "",
-                  "| provider | tasklet | status | commit or why not |", "|---|---|---|---|"]
-        for r in pt:
-            lines.append(f"| {r['name']} | {r['tasklet']}() | {r['status']} | "
-                         f"{r['commit'][:12] if r['status'] == 'converted' else r['reason'].replace('|', '/')} |")
+    for key, title, what, col, name in (
+            ("providers", "Providers", "virt-dma providers that complete from their interrupt "
+             "handler call vchan_notify_irq() after its final unlock", "handlers",
+             lambda r: ", ".join(h + "()" for h in r["handlers"])),
+            ("provider_tasklets", "Provider tasklets", "tasklets of drivers/dma's providers "
+             "moved onto the core's notification path (delivery-only ones)", "tasklet",
+             lambda r: r["tasklet"] + "()")):
+        rs = doc.get(key, [])
+        if not rs:
+            continue
+        lines += ["", f"## {title}", "",
+                  f"{sum(1 for r in rs if r['status'] == 'converted')} of {len(rs)} {what}.", "",
+                  f"| provider | {col} | status | commit or why not |", "|---|---|---|---|"]
+        for r in rs:
+            why = r["commit"][:12] if r["status"] == "converted" else r["reason"].replace("|", "/")
+            lines.append(f"| {r['name']} | {name(r)} | {r['status']} | {why} |")
     left = doc.get("tasklets_left")
     if left is not None:
         kinds = Counter(t["kind"] for t in left)

@@ -42,6 +42,19 @@ def strip_comments(text: str) -> str:
     return _LEXEMES.sub(_blank, text)
 
 
+def function_span(text: str, fn: str) -> tuple[int, int, int] | None:
+    """(start of the declarator's line, its opening brace, one past the
+    closing brace) of fn's definition, found in the text by its shape."""
+    m = re.search(r"^[^\n;#]*\b" + re.escape(fn) + r"\s*\([^;{]*\)\s*\{", text, re.M)
+    if not m:
+        return None
+    i, depth = m.end(), 1
+    while i < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+    return (m.start(), m.end() - 1, i) if depth == 0 else None
+
+
 _DIRECTIVE = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
 
 

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import rewrite
+from . import csource, rewrite
 
 SCRIPT = rewrite.COCCI / "vchan_notify_irq.cocci"
 
@@ -71,14 +71,8 @@ def candidates(res) -> list[Plan]:
 
 def _body(text: str, fn: str) -> tuple[int, int] | None:
     """(start, end) offsets of the body of fn's definition, braces included."""
-    m = re.search(r"^[^\n;#]*\b" + re.escape(fn) + r"\s*\([^;{]*\)\s*\{", text, re.M)
-    if not m:
-        return None
-    i, depth = m.end(), 1
-    while i < len(text) and depth:
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        i += 1
-    return (m.end() - 1, i) if depth == 0 else None
+    span = csource.function_span(text, fn)
+    return span[1:] if span else None
 
 
 def _next_line(lines: list[str], i: int) -> str:
