@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 
-from .util import die, info
+from .util import die, info, version_line
 
 PACKAGES = [
     "coccinelle", "parallel", "clang", "libclang-dev", "python3-clang",
@@ -70,9 +70,5 @@ def ensure(verbose: bool = False, farm: bool = False) -> None:
     apt_install(need)
     if verbose:
         for name, cmd in VERSION_CMDS:
-            try:
-                out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-                line = (out.stdout or out.stderr).strip().splitlines()[0]
-            except (OSError, IndexError, subprocess.TimeoutExpired):
-                line = "not found"
+            line = version_line(cmd) or "not found"
             print(f"{name:9} {line}")

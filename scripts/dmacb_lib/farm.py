@@ -47,7 +47,8 @@ from pathlib import Path
 
 from . import facts as factsmod
 from .kernel import Kernel, makefile_release
-from .util import PROJECT, Progress, die, info
+from .deps import VERSION_CMDS
+from .util import PROJECT, Progress, die, info, version_line
 
 JOB_SCRIPT = PROJECT / "scripts" / "dmacb_lib" / "farm_job.sh"
 LOCAL = ":"
@@ -139,8 +140,7 @@ def _ssh_cmd() -> list[str]:
 
 
 def _spatch_version() -> str:
-    r = subprocess.run(["spatch", "--version"], capture_output=True, text=True)
-    return (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr) else "?"
+    return version_line(dict(VERSION_CMDS)["spatch"]) or "?"
 
 
 class Farm:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,16 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 class UserError(Exception):
     """A problem the user can fix; printed as one line, exit code 2."""
+
+
+def version_line(cmd: list[str]) -> str | None:
+    """The first line a tool prints of its version (`cmd`), or None when
+    it cannot be run or prints nothing."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return None
 
 
 def die(msg: str) -> None:
