@@ -93,8 +93,10 @@ def test_tasklets_left_on_the_branch(real):
              and t.get("detail") != "replaces the vchan tasklet"}
     assert audit == {(t["file"], t["function"]) for t in left if t["kind"] != "test"} | \
         {(r["at"].rsplit(":", 1)[0], r["tasklet"]) for r in moved.values()}
-    assert [t["function"] for t in left if t["kind"] == "delivery-only"] == \
-        ["mpc_dma_tasklet", "hidma_ll_tre_complete"]
+    # one tasklet for a device (mpc512x, hidma's lldev); ppc4xx includes
+    # its channel struct's header before dmaengine.h
+    assert {t["function"] for t in left if t["kind"] == "delivery-only"} == \
+        {"mpc_dma_tasklet", "ppc440spe_adma_tasklet", "hidma_ll_tre_complete"}
 
 
 def test_provider_tasklet_commit_by_hand(real):
