@@ -12,10 +12,14 @@
 #   make check                 the test suite (fixtures; no kernel tree needed)
 #   make check-reports         regenerate the committed references in reports/ and diff
 #   make check-farm            the audit over GNU parallel --sshlogin (sshd on loopback)
+#   make api-check             the kernel patches on both trees: checkpatch, W=1 drivers/dma/
+#                              on x86_64, arm64 and arm (API_ARCHES=), KUnit
 
 DMACB   := scripts/dmacb
 KERNEL  ?=
 KVER    ?=
+# the cross allmodconfigs api-check also builds drivers/dma/ in (empty: x86_64 only)
+API_ARCHES ?= arm64 arm
 OUT     ?=
 export KERNEL KVER
 ifneq ($(OUT),)
@@ -62,7 +66,7 @@ series:
 	$(DMACB) series
 
 api-check:
-	scripts/api_check.sh $(KERNEL)
+	scripts/api_check.sh --arch "$(API_ARCHES)" $(KERNEL)
 
 check: check-python check-c
 
