@@ -27,7 +27,7 @@ export DMACB_OUT := $(OUT)
 endif
 
 .PHONY: all deps kernel-tree audit convert verify parity series api-check \
-	check check-python check-c check-reports check-real check-farm bench bench-verify clean help
+	check check-python check-c check-reports check-real check-farm bench bench-convert bench-verify clean help
 
 all: audit
 
@@ -94,6 +94,9 @@ check-real:
 check-farm:
 	$(DMACB) deps --farm >/dev/null
 	DMACB_FARM=1 /usr/bin/python3 -m pytest -q tests -m farm
+
+bench-convert:
+	/usr/bin/python3 scripts/bench_convert.py
 
 bench-verify:
 	/usr/bin/python3 scripts/bench_verify.py --stage $(if $(filter 1,$(LLVM)),--llvm)

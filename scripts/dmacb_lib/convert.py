@@ -347,9 +347,13 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
     api = apply_api(k, wt, branch, api_series(k.release), env)
     deliv = delivery.for_tree(k, jobs, sorted({s["file"] for c in data["callbacks"]
                                                for s in c["sites"]}))
+    phase = {}
     try:
+        t1 = time.monotonic()
         pcommits, prov = commit_providers(k, wt, env, deliv.res, api[-1] if api else k.head)
+        t2 = time.monotonic()
         tcommits, ptasks = commit_tasklets(k, wt, env, deliv.res, api[-1] if api else k.head)
+        phase["providers"], phase["provider tasklets"] = t2 - t1, time.monotonic() - t2
     except BaseException:
         worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
         raise
@@ -357,6 +361,7 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
     # the interrupt handler
     deliv.notify_irq = {r["provider"] for r in prov if r["status"] == "converted"}
 
+    t3 = time.monotonic()
     items, records = plan(data["callbacks"])
     files = sorted(items)
     prog = Progress("convert", len(files))
@@ -379,6 +384,7 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
         # the worktree was clean when we started: drop a half-made commit
         worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
         raise
+    phase["clients"] = time.monotonic() - t3
     for rec in by_cb_file.values():
         records.append(rec)
     records.sort(key=lambda r: (r["file"], r["callback"]))
@@ -398,7 +404,8 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
          f"their interrupt handler; {len(doc['tasklets_left'])} tasklet set-ups left in "
          f"drivers/dma; {len(commits) + len(pcommits) + len(tcommits)} new commit(s) on {branch}, "
          f"{len(doc['commits'])} in all "
-         f"({wt}) in {time.monotonic() - t0:.1f}s")
+         f"({wt}) in {time.monotonic() - t0:.1f}s ("
+         + ", ".join(f"{n} {t:.1f}s" for n, t in phase.items()) + ")")
     return 0
 
 
