@@ -4,7 +4,8 @@
 
 Runs `dmacb convert --force --reproducible` on one tree (default
 kernel-tree, or KERNEL=) --repeat times, on a branch and worktree of its
-own (dmacb-bench/<release> in the cache; never the user's dmacb/<release>),
+own (dmacb-bench/<release> in the cache; never the user's dmacb/<release>;
+both removed at the end),
 with the reports in a temporary directory, and prints for the whole run
 and for each phase convert reports (providers: vchan_notify_irq(); provider
 tasklets: the core's path; clients: the semantic patches and the driver
@@ -32,8 +33,20 @@ from dmacb_lib.util import PROJECT, cache_dir     # noqa: E402
 PHASES = re.compile(r"in ([0-9.]+)s \(([^)]*)\)\s*$")
 
 
+def worktree_of(rel: str) -> Path:
+    return cache_dir() / "bench-convert" / rel / "linux"
+
+
+def cleanup(tree: Path, rel: str) -> None:
+    """Leave the user's tree without the bench's branch and worktree."""
+    branch = f"dmacb-bench/{rel}"
+    for args in (["worktree", "remove", "--force", str(worktree_of(rel))],
+                 ["branch", "-D", branch], ["config", "--remove-section", f"branch.{branch}"]):
+        subprocess.run(["git", "-C", str(tree), *args], capture_output=True)
+
+
 def one(tree: Path, rel: str, out: Path) -> tuple[float, dict[str, float]]:
-    wt = cache_dir() / "bench-convert" / rel / "linux"
+    wt = worktree_of(rel)
     cmd = [str(PROJECT / "scripts" / "dmacb"), "convert", "--kernel", str(tree),
            "--branch", f"dmacb-bench/{rel}", "--worktree", str(wt), "--out", str(out),
            "--force", "--reproducible"]
@@ -64,12 +77,15 @@ def main() -> int:
     print(f"bench-convert: {tree} (Linux {rel}), {a.repeat} run(s), load "
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     runs = []
-    with tempfile.TemporaryDirectory(prefix="dmacb-bench-convert-") as tmp:
-        for i in range(a.repeat):
-            wall, ph = one(tree, rel, Path(tmp))
-            runs.append((wall, ph))
-            print(f"  run {i + 1}: {wall:.1f}s  " +
-                  "  ".join(f"{n} {t:.1f}s" for n, t in ph.items()))
+    try:
+        with tempfile.TemporaryDirectory(prefix="dmacb-bench-convert-") as tmp:
+            for i in range(a.repeat):
+                wall, ph = one(tree, rel, Path(tmp))
+                runs.append((wall, ph))
+                print(f"  run {i + 1}: {wall:.1f}s  " +
+                      "  ".join(f"{n} {t:.1f}s" for n, t in ph.items()))
+    finally:
+        cleanup(tree, rel)
     print("\n| figure | min | median | max |\n|---|---:|---:|---:|")
     rows = [("wall (process)", [w for w, _ in runs])]
     for name in runs[0][1]:

@@ -39,3 +39,24 @@ def test_setups_at_the_tip(tmp_path):
         ("drivers/dma/b.c", 1, "DECLARE_TASKLET()", "b_task"),
         ("drivers/dma/b.c", 4, "tasklet_init()", "b_chan_task"),
     ]
+
+
+def test_a_set_up_the_api_series_wrote_is_the_series(tmp_path):
+    g = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    f = tmp_path / "drivers/dma/dmaengine.c"
+    f.parent.mkdir(parents=True)
+    f.write_text("void a(void)\n{\n\ttasklet_setup(&x->t, old_fn);\n}\n")
+    subprocess.run([*g, "init", "-q"], check=True)
+    subprocess.run([*g, "add", "."], check=True)
+    subprocess.run([*g, "commit", "-qm", "base"], check=True)
+    f.write_text(f.read_text() + "void b(void)\n{\n\ttasklet_setup(&bh->tasklet, api_fn);\n}\n")
+    subprocess.run([*g, "commit", "-qam", "dmaengine: add a per-channel notification path"],
+                   check=True)
+    sha = subprocess.run([*g, "rev-parse", "HEAD"], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    recs = {r["function"]: r for r in tasklets_left.inventory(
+        tmp_path, {}, [], {sha: "dmaengine: add a per-channel notification path"})}
+    assert recs["api_fn"]["kind"] == "api"
+    assert "in its patch \"dmaengine: add a per-channel notification path\"" in \
+        recs["api_fn"]["reason"]
+    assert recs["old_fn"]["kind"] == "unknown"

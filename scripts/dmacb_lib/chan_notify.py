@@ -8,9 +8,10 @@ The tasklet's function keeps its body and its context: the core's path
 runs it in softirq context, never concurrently with itself (a BH work item,
 or a tasklet of the core's on a tree without BH workqueues), and
 dmaengine_synchronize() now waits for it too.  cocci/
-tasklet_to_chan_notify.cocci makes the change; intent() computes from the
+tasklet_to_chan_notify.cocci makes the change; plan_texts() computes from the
 text, independently, which lines must change and how, and only a result
-equal to it token for token is committed.  Left for a person, with the
+equal to it token for token (rewrite.tokens(), as for the clients) is
+committed.  Left for a person, with the
 reason:
 
   - a tasklet the providers audit found doing more than delivering
@@ -122,16 +123,6 @@ def _struct(text: str, member: str) -> tuple[str, int, int] | None:
     return None
 
 
-def _uncomment(text: str) -> str:
-    """The text with comments blanked (offsets kept)."""
-    return re.sub(r"/\*.*?\*/|//[^\n]*", lambda m: re.sub(r"[^\n]", " ", m.group(0)),
-                  text, flags=re.S)
-
-
-def tokens(text: str) -> list[str]:
-    return re.findall(r"\w+|->|[^\s\w]", _uncomment(text))
-
-
 _CORE_H = re.compile(r'^#include\s+"(?:\.\./)*(?:dmaengine|virt-dma)\.h"', re.M)
 
 
@@ -161,10 +152,12 @@ def plan_texts(texts: dict[str, str], pl: Plan, others: dict[str, str] | None = 
     not): the change the tasklet needs, computed from the text.  others:
     the texts of other drivers/dma files that may include a header of the
     provider (the struct's new member must be defined wherever it is seen)."""
-    sf, line = pl.at.rsplit(":", 1)
+    sf = pl.at.rsplit(":", 1)[0]
     if sf not in texts:
         return None, [], f"{sf} is not among the provider's files"
-    code = {f: _uncomment(t) for f, t in texts.items()}
+    # comments and literals blanked, offsets kept (#include lines are read
+    # from the texts themselves)
+    code = {f: csource.strip_comments(t) for f, t in texts.items()}
     ms = [m for m in _SETUP.finditer(code[sf]) if m.group(3) == pl.function]
     if not ms:
         return None, [], (f"no tasklet_setup(&E->member, {pl.function}) dmacb can read at "
@@ -268,7 +261,7 @@ def uses(texts: dict[str, str], member: str) -> set[str]:
     """The tasklet calls made on the member (for the commit message)."""
     return {m.group(1) for t in texts.values() for m in re.finditer(
         r"\b(tasklet_(?:schedule|hi_schedule|kill))\s*\(\s*&[^;]*?->\s*" + member + r"\s*\)",
-        _uncomment(t))}
+        csource.strip_comments(t))}
 
 
 def kerneldoc(text: str, sname: str, member: str) -> str:
@@ -297,7 +290,7 @@ def fn_kerneldoc(text: str, fn: str, targ: str) -> str:
     return text[:c] + doc + text[m.start():]
 
 
-_PARAMS = re.compile(r"^(\w[^\n(]*\b(\w+)\()struct dmaengine_chan_notify \*notify,\n"
+_PARAMS = re.compile(r"^(\w[^\n(]*\b\w+\()struct dmaengine_chan_notify \*notify,\n"
                      r"[ \t]*bool task\)", re.M)
 _CONTAINER = re.compile(r"^([ \t]+struct \w+ \*\w+ = container_of\()(notify,[^;]*)\);", re.M)
 _MEMBER = re.compile(r"^([ \t]*)struct tasklet_struct([ \t]+)(\w+);", re.M)
@@ -362,7 +355,7 @@ def rewrite_provider(base_text: dict[str, str], pl: Plan, others: dict[str, str]
             got = rewrite.run_spatch(SCRIPT, defines, t, Path(f).name)
         except Exception as e:      # noqa: BLE001 - spatch's own message is the reason
             return {}, [], f"spatch: {e}"
-        if tokens(got) != tokens(want[f]):
+        if rewrite.tokens(got) != rewrite.tokens(want[f]):
             return {}, [], (f"the semantic patch's change to {f} is not the intended one "
                             f"({pl.function}() onto the core's notification path)")
         got = tidy(fn_kerneldoc(kerneldoc(got, sname, member), fn, targ), t)

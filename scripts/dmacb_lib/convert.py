@@ -394,7 +394,10 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
            "worktree": str(wt), "tip": tip, "api_commits": api,
            "commits": branch_commits(wt, api[-1] if api else k.head),
            "callbacks": records, "providers": prov, "provider_tasklets": ptasks,
-           "tasklets_left": tasklets_left.inventory(wt, deliv.res.providers, ptasks)}
+           "tasklets_left": tasklets_left.inventory(
+               wt, deliv.res.providers, ptasks,
+               {c: worktree.git(wt, "log", "-1", "--format=%s", c).stdout.strip()
+                for c in api})}
     write_reports(outdir, doc)
     dashboard.write(outdir, k.path)
     st = Counter(r["status"] for r in records)
@@ -462,7 +465,7 @@ def write_reports(outdir: Path, doc: dict) -> None:
     left = doc.get("tasklets_left")
     if left is not None:
         kinds = Counter(t["kind"] for t in left)
-        order = [*vocab.TASKLET_KINDS, "core", "test", "unknown"]
+        order = [*vocab.TASKLET_KINDS, "api", "unknown"]
         lines += ["", "## Tasklets left in drivers/dma", "",
                   f"{len(left)} tasklet set-ups at the branch's tip"
                   + (": " + ", ".join(f"{k} {kinds[k]}" for k in order if kinds[k]) if left else "")

@@ -3,13 +3,14 @@
 with the reason it is still there.
 
 The seed's goal is a drivers/dma without tasklets; the convert stage
-removes virt-dma's (the API series) and makes providers deliver from
-their interrupt handler (vchan_notify.py), but no driver's own tasklet
-goes yet.  This is the count the issue asks for, read off the branch's
+removes virt-dma's (the API series) and moves the providers' own
+delivery-only tasklets onto the core's path (chan_notify.py).  This is
+what is left, the count the issue asks for, read off the branch's
 tip (git grep of its set-ups, not the audit's memory of the base), each
 joined with what the providers audit found the tasklet doing
 (providers/tasklets.py: kind, roles, evidence), so that the reason is
-the tasklet's, not a blanket "not done".
+the tasklet's, not a blanket "not done".  A set-up the helper-API
+series wrote itself (git blame of the line) is said to be the series'.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from . import worktree
-
-KUNIT = "drivers/dma/dmaengine_callback_kunit.c"     # patches/api's 0009
+from . import csource, worktree
 
 # A set-up and the function it registers: tasklet_setup(&t, fn),
 # tasklet_init(&t, fn, data), DECLARE_TASKLET*(name, fn[, data]).
@@ -40,10 +39,7 @@ WHY = {
                     "allows, a rewrite this version does not generate",
 }
 _EXTRA = {"starts-next-transfer": "starts the next transfer", "error-recovery": "recovers from errors"}
-CORE_WHY = "the core's notification path: this tree has no BH workqueue (WQ_BH), the " \
-           "API series delivers from a tasklet here"
-TEST_WHY = "the API series' KUnit test: it stands for the tasklet path it measures " \
-           "the new one against"
+API_WHY = "set up by the helper-API series itself, in its patch \"{subject}\""
 UNKNOWN_WHY = "not a provider tasklet the providers audit found (no provider registers " \
               "this file): left for a person"
 
@@ -60,13 +56,11 @@ def setups(wt: Path, under: str = "drivers/dma") -> list[tuple[str, int, str, st
         # kernel sources are not all UTF-8
         text = subprocess.run(["git", "-C", str(wt), "show", hf], capture_output=True,
                               check=True).stdout.decode("utf-8", "replace")
-        for m in SETUP.finditer(text):
-            start = text.rfind("\n", 0, m.start()) + 1
-            head = text[start:m.start()].lstrip()
-            if head.startswith(("*", "//", "/*", "#define")):
-                continue
+        # comments, literals and #define bodies are not set-ups
+        code = csource.blank_directives(csource.strip_comments(text))
+        for m in SETUP.finditer(code):
             a = _ARG.match(m.group(2))
-            out.append((f, text.count("\n", 0, m.start()) + 1, m.group(1) + "()",
+            out.append((f, code.count("\n", 0, m.start()) + 1, m.group(1) + "()",
                         a.group(1) if a else ""))
     return out
 
@@ -80,10 +74,21 @@ def _reason(t: dict) -> str:
     return WHY[t["kind"]]
 
 
-def inventory(wt: Path, providers: dict[str, dict], moves: list[dict] = ()) -> list[dict]:
+def _api_patch(wt: Path, f: str, line: int, api: dict[str, str]) -> str | None:
+    """The subject of the helper-API commit that wrote the line, if one did
+    (6.1's core path is a tasklet; the KUnit test has one of its own)."""
+    r = worktree.git(wt, "blame", "--porcelain", "-L", f"{line},{line}", "HEAD", "--", f,
+                     check=False)
+    sha = r.stdout.split(" ", 1)[0] if r.returncode == 0 else ""
+    return api.get(sha)
+
+
+def inventory(wt: Path, providers: dict[str, dict], moves: list[dict] = (),
+              api: dict[str, str] | None = None) -> list[dict]:
     """A record per tasklet set-up under drivers/dma at the branch's tip;
     moves: convert's provider_tasklets records (chan_notify.py), whose
-    reason is the more precise one for a delivery-only tasklet left."""
+    reason is the more precise one for a delivery-only tasklet left; api:
+    the helper-API commits on the branch, sha -> subject."""
     refused = {(r["at"].rsplit(":", 1)[0], r["tasklet"]): r["reason"] for r in moves
                if r["status"] != "converted"}
     known: dict[tuple[str, str], tuple[dict, dict]] = {}
@@ -102,10 +107,8 @@ def inventory(wt: Path, providers: dict[str, dict], moves: list[dict] = ()) -> l
                     refused[(f, fn)]
             rec.update(provider=p["name"], kind=t["kind"], roles=t["roles"],
                        reason=why, evidence=t["evidence"])
-        elif f == KUNIT:
-            rec.update(kind="test", roles=[], reason=TEST_WHY)
-        elif f == "drivers/dma/dmaengine.c":
-            rec.update(kind="core", roles=["callback-delivery"], reason=CORE_WHY)
+        elif (subject := _api_patch(wt, f, line, api or {})):
+            rec.update(kind="api", roles=[], reason=API_WHY.format(subject=subject))
         else:
             rec.update(kind="unknown", roles=[], reason=UNKNOWN_WHY)
         recs.append(rec)
