@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dmacb_lib import facts, kbuild, kernel          # noqa: E402
+from dmacb_lib import facts, kbuild, kernel, verify  # noqa: E402
 from dmacb_lib.util import PROJECT, cache_dir       # noqa: E402
 
 
@@ -126,11 +126,11 @@ def main() -> int:
     k = kernel.resolve(args.kernel)
     conv = Path(args.conv).resolve() if args.conv else bench_worktree(k)
     # the bench's own worktree must not take the convert stage's build dir
-    tags = ("base", "conv" if args.conv else "conv-bench")
+    tags = (verify.base_tag(k.path), verify.conv_tag(conv) if args.conv else "conv-bench")
     files = args.files or facts.candidates(k)
     # only what the chosen configuration builds: the floor is one make
     t = time.monotonic()
-    bdir = kbuild.prepare(k.path, k.release, args.arch, tag="base")
+    bdir = kbuild.prepare(k.path, k.release, args.arch, tag=tags[0])
     cdir = kbuild.prepare(conv, k.release, args.arch, tag=tags[1])
     files = [f for f, ok in kbuild.in_config(bdir, files).items() if ok]
     if args.limit:

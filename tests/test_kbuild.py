@@ -243,13 +243,16 @@ def test_llvm_builds_every_arch_with_clang_in_its_own_build_dirs():
     wt = Path("/somewhere/else/linux")
     assert kbuild.arch_spec("arm64").make_args() == ["ARCH=arm64",
                                                     "CROSS_COMPILE=aarch64-linux-gnu-"]
-    assert (verify.base_tag(), verify.conv_tag(wt)[:5]) == ("base", "conv-")
+    assert (verify.base_tag(wt)[:5], verify.conv_tag(wt)[:5]) == ("base-", "conv-")
+    # per tree: two trees of one release never share a build directory
+    assert verify.conv_tag(wt) != verify.conv_tag(Path("/another/linux"))
+    assert verify.base_tag(wt)[5:] == verify.conv_tag(wt)[5:]
     kbuild.use_llvm(True)
     try:
         a = kbuild.arch_spec("arm64")
         assert a.make_args() == ["ARCH=arm64", "LLVM=1"] and a.cc == "clang"
         assert kbuild.arch_spec("x86_64").make_args() == ["LLVM=1"]
-        assert verify.base_tag() == "base-llvm" and verify.conv_tag(wt).endswith("-llvm")
+        assert verify.base_tag(wt).endswith("-llvm") and verify.conv_tag(wt).endswith("-llvm")
         if kbuild.cc_version(a):
             assert kbuild.config_label(a).startswith("arm64 allmodconfig (clang 1")
     finally:

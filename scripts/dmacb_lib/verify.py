@@ -246,18 +246,26 @@ def provider_rows(k: Kernel, doc: dict, jobs: int) -> list[tuple]:
             for p in deliv.serving([f]).providers]
 
 
+def tree_tag(src: Path) -> str:
+    """What names a source tree's build directories: a digest of its
+    resolved path.  Build directories of one release are kept per tree,
+    not shared: a directory built from another tree would be wiped and
+    rebuilt at each switch (kbuild.prepare()), so two trees of one release
+    verified one after the other would keep rebuilding each other's
+    objects.  What does not depend on the tree (the base results, keyed
+    on the base commit) stays shared."""
+    return hashlib.sha1(str(Path(src).resolve()).encode()).hexdigest()[:8]
+
+
 def conv_tag(wt: Path) -> str:
-    """Build directories of the converted tree: 'conv' for convert's own
-    worktree, another name for any other (each source tree needs its own
-    O= directories, and a test's tree must not evict the real one's);
-    '-llvm' when building with LLVM=1."""
-    tag = ("conv" if wt.parent.parent == cache_dir() / "convert" else
-           "conv-" + hashlib.sha1(str(wt).encode()).hexdigest()[:8])
-    return tag + ("-llvm" if kbuild.LLVM else "")
+    """Build directories of the converted tree (convert's worktree, or any
+    other); '-llvm' when building with LLVM=1."""
+    return f"conv-{tree_tag(wt)}" + ("-llvm" if kbuild.LLVM else "")
 
 
-def base_tag() -> str:
-    return "base-llvm" if kbuild.LLVM else "base"
+def base_tag(src: Path) -> str:
+    """Build directories of the user's tree the conversion is compared with."""
+    return f"base-{tree_tag(src)}" + ("-llvm" if kbuild.LLVM else "")
 
 
 def compile_db(wt: Path, kernel: str, arch: str) -> Path | str:
@@ -383,7 +391,7 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
 
     t = time.monotonic()
     builds = kbuild.verify_builds(k.path, wt, doc["kernel"], files,
-                                  tags=(base_tag(), conv_tag(wt)))
+                                  tags=(base_tag(k.path), conv_tag(wt)))
     timings["build"] = time.monotonic() - t
     info(f"verify: builds: {sum(1 for b in builds.values() if b.get('passed'))} of "
          f"{len(files)} files pass ({timings['build']:.1f}s)")
