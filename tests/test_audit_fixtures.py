@@ -96,7 +96,7 @@ def test_latent_bug_evidence_gives_the_path(fixture_audit):
 def test_csv_columns_and_rows(fixture_audit):
     rows = list(csv.DictReader((fixture_audit["out"] / "callbacks.csv").open()))
     assert list(rows[0]) == ["file", "line", "callback", "defined_in", "group", "action",
-                             "reasons", "shape", "shape_flags"]
+                             "reasons", "shape", "shape_flags", "upstream"]
     assert len(rows) == len(fixture_audit["doc"]["callbacks"])
 
 

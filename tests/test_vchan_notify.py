@@ -6,6 +6,7 @@ semantic patch agreeing with it (cocci/vchan_notify_irq.cocci)."""
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import pytest
 
@@ -119,3 +120,34 @@ def test_provider_commit_prefix_is_the_subsystems():
     from dmacb_lib import commitmsg
     assert commitmsg.table_prefix("drivers/dma/bcm2835-dma.c") == "dmaengine: bcm2835-dma:"
     assert commitmsg.table_prefix("drivers/dma/stm32/stm32-dma.c") == "dmaengine: stm32-dma:"
+
+
+def _k3_like() -> SimpleNamespace:
+    """A providers audit of one virt-dma provider that also calls
+    callbacks itself (k3-udma before the helper-API series)."""
+    site = {"function": "own_complete", "at": "drivers/dma/k3.c:10", "call": "x",
+            "kind": "direct", "contexts": []}
+    p = {"id": "drivers/dma/k3.c", "name": "k3", "uses_virt_dma": True,
+         "files": [{"file": "drivers/dma/k3.c"}],
+         "delivery": {"method": "virt-dma", "completes_from": ["hardirq"],
+                      "delivers_from": ["tasklet"], "deliver_sites": [site],
+                      "complete_sites": [{"contexts": [{"context": "hardirq",
+                                                         "function": "k3_irq"}]}]},
+         "bare_completion": {"value": "all-paths", "value_noncyclic": "all-paths"}}
+    return SimpleNamespace(providers={p["id"]: p})
+
+
+def test_own_delivery_the_series_removes():
+    from dmacb_lib import delivery
+    res = _k3_like()
+    d = delivery.Delivery(None, res, {}, "6.12.0", {})
+    d.api = {delivery.VIRT_DMA: {"hardirq-delivery": "deferred",
+                                  "task-callbacks": "honoured"}}
+    # the audit of the unpatched tree: it calls callbacks itself
+    assert d.provider("drivers/dma/k3.c", False).locked
+    assert "calls callbacks itself" in vchan_notify.candidates(res, d.own_delivery_removed)[0].reason
+    # the series deletes that delivery (providers.tsv own-delivery=removed)
+    d.api["drivers/dma/k3.c"] = {"own-delivery": "removed"}
+    p = d.provider("drivers/dma/k3.c", False)
+    assert not p.locked and p.task
+    assert vchan_notify.candidates(res, d.own_delivery_removed)[0].reason == ""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import delivery
 from . import facts as factsmod
-from . import report
+from . import report, upstream
 from .classify import PASSTHROUGH_DIRS, Callback, Resolver, Site
 from .contract import tables as contract_tables
 from .index import Index
@@ -454,6 +454,29 @@ def prefetch_followups(k: Kernel, kb: dict, texts: Future, greps: Greps, strippe
         spatch.close()
 
 
+def mark_upstream(k: Kernel, callbacks: list[Callback]) -> dict:
+    """Carry-forward: the flag each callback's sites already pass, the
+    completions clients already set, and how much of the helper-API series
+    the tree has (upstream.py); the report's "api" and
+    "upstream_completions"."""
+    by_file: dict[str, set[str]] = defaultdict(set)
+    for cb in callbacks:
+        for s in cb.sites:
+            by_file[s.file].add(s.fn)
+    flags = upstream.callback_flags(k, by_file)
+    for cb in callbacks:
+        got = {flags.get((s.file, s.fn), "") for s in cb.sites}
+        if len(got) == 1 and "" not in got:
+            cb.upstream = got.pop()
+        elif got - {""}:
+            cb.note = ((cb.note + "; ") if cb.note else "") + (
+                "some of its assignments already pass " + ", ".join(sorted(got - {""})) +
+                ", others do not")
+    api = upstream.api_state(k, upstream.series_patches(k.release))
+    return {"api": api.as_dict() | {"line": api.line()},
+            "upstream_completions": upstream.completions(k)}
+
+
 def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool = True,
         farm=None) -> int:
     """farm: a farm.Farm to run the client facts' spatch on (--hosts); the
@@ -532,6 +555,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
         if cb.defined_in:
             judge.judge(cb, deliv, sorted({s.file for s in cb.sites}))
     shared_users(k, idx, callbacks, greps)
+    landed = mark_upstream(k, callbacks)
 
     unparsed_functions = []
     for p, ff in sorted(files.items()):
@@ -549,6 +573,7 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
         "passthrough": passthrough, "unparsed_functions": unparsed_functions,
         "unparsed_sites": unparsed_sites, "timeouts": timeouts, "spatch_failures": failures,
         "not_descriptor": not_desc, "unmatched_lines": unmatched, "gaps": gaps,
+        **landed,
     })
     info(f"audit: {len(callbacks)} callbacks in {len({c.sites[0].file for c in callbacks})} "
          f"files -> {outdir} ({time.monotonic() - t0:.1f}s)")

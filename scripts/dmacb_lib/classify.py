@@ -46,6 +46,7 @@ class Callback:
     completes: list[str] = field(default_factory=list)     # complete() args
     latent_bug: bool = False
     note: str = ""
+    upstream: str = ""          # the flag the tree already passes (upstream.py): hardirq, task
 
 
 def _strip(expr: str) -> str:

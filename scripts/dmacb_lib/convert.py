@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import (audit, chan_notify, commitmsg, dashboard, delivery, formats, rewrite,
-               tasklets_left, vchan_notify, vocab, worktree)
+               tasklets_left, upstream, vchan_notify, vocab, worktree)
 from .kernel import Kernel
 from .util import PROJECT, Progress, die, info, reports_dir
 
@@ -61,7 +61,8 @@ def series_id(patches: list[Path]) -> str:
     return hashlib.sha1(" ".join(ids).encode()).hexdigest()
 
 
-def apply_api(k: Kernel, wt: Path, branch: str, patches: list[Path], env: dict) -> list[str]:
+def apply_api(k: Kernel, wt: Path, branch: str, patches: list[Path], env: dict,
+              st: upstream.ApiState) -> list[str]:
     """git am the helper-API series unless the branch has it; its commits.
 
     The last API commit and the series' id are recorded in git config
@@ -86,12 +87,17 @@ def apply_api(k: Kernel, wt: Path, branch: str, patches: list[Path], env: dict) 
     if worktree.git(wt, "rev-parse", "HEAD").stdout.strip() != k.head:
         die(f"branch {branch} has commits but not the helper-API series; rebuild it "
             f"with --force")
-    r = worktree.git(wt, "am", "--quiet", *map(str, patches), check=False, env=env)
-    if r.returncode != 0:
+    # carry-forward: only what the tree lacks (st: upstream.api_state())
+    if st.present:
+        info(st.line())
+    todo = [p for p in patches if p.name in st.missing]
+    r = worktree.git(wt, "am", "--quiet", *map(str, todo), check=False, env=env) if todo \
+        else None
+    if r is not None and r.returncode != 0:
         worktree.git(wt, "am", "--abort", check=False)
         die(f"the helper-API series does not apply to this tree "
             f"({(r.stdout + r.stderr).strip().splitlines()[0]}); see patches/api/README.md")
-    info(f"api: applied {len(patches)} helper-API patches")
+    info(f"api: applied {len(todo)} helper-API patches")
     worktree.git(k.path, "config", key, worktree.git(wt, "rev-parse", "HEAD").stdout.strip())
     worktree.git(k.path, "config", f"{key}Series", sid)
     return worktree.git(wt, "log", "--reverse", "--format=%H", f"{k.head}..HEAD").stdout.split()
@@ -102,12 +108,17 @@ def plan(callbacks: list[dict]) -> tuple[dict[str, list[rewrite.Item]], list[dic
     per_file: dict[str, dict[str, rewrite.Item]] = defaultdict(dict)
     records = []
     for c in callbacks:
-        if c["action"] == "none":
+        if c["action"] == "none" and not c.get("upstream"):
             continue
         rec = {"callback": c["callback"], "file": c["sites"][0]["file"],
                "defined_in": c["defined_in"], "group": c["group"], "action": c["action"],
                "sites": [f"{s['file']}:{s['line']}" for s in c["sites"]],
                "locked": c.get("delivery", {}).get("locked", True)}
+        if c.get("upstream"):
+            records.append({**rec, "status": "converted-upstream", "kind": "upstream",
+                            "reason": f"its assignments already pass the {c['upstream']} "
+                                      f"flag"})
+            continue
         if c["action"] == "completion":
             other = sorted({s["file"] for s in c["sites"]} - {c["defined_in"]})
             if other:
@@ -263,7 +274,7 @@ def _land(k: Kernel, wt: Path, env: dict, api_tip: str, base: dict[str, str],
             "prefix_from": src, "provider": rec["provider"]}
 
 
-def commit_providers(k: Kernel, wt: Path, env: dict, res, api_tip: str
+def commit_providers(k: Kernel, wt: Path, env: dict, deliv: delivery.Delivery, api_tip: str
                      ) -> tuple[list[dict], list[dict]]:
     """The provider side (vchan_notify.py): one commit per provider whose
     interrupt handlers get vchan_notify_irq(), from the text of the API
@@ -271,12 +282,18 @@ def commit_providers(k: Kernel, wt: Path, env: dict, res, api_tip: str
     k3-udma) and compared with the branch like the clients' files; a
     record per candidate provider."""
     commits, records = [], []
-    for pl in vchan_notify.candidates(res):
+    for pl in vchan_notify.candidates(deliv.res, deliv.own_delivery_removed):
         rec = {"provider": pl.provider, "name": pl.name, "files": pl.files,
                "handlers": [h for _, h in pl.handlers]}
         records.append(rec)
         base = {f: worktree.git(wt, "show", f"{api_tip}:{f}").stdout for f in pl.files}
         changed, done, why = vchan_notify.rewrite_provider(base, wt, pl)
+        if not changed and not why:
+            # carry-forward: the tree's handlers already end with the call
+            rec.update(status="converted-upstream",
+                       reason="its interrupt handlers already call vchan_notify_irq() after "
+                              "their final unlock")
+            continue
         if not changed:
             rec.update(status="not-converted", reason=why)
             continue
@@ -326,7 +343,16 @@ def commit_tasklets(k: Kernel, wt: Path, env: dict, res, api_tip: str
                         chan_notify.uses(base, member), bh_wq))
         if got:
             commits.append(got)
+    for f in upstream.chan_notify_users(wt, api_tip, api_files(api_tip, wt, k)):
+        records.append({"provider": f, "name": f.removeprefix("drivers/dma/").removesuffix(".c"),
+                        "tasklet": "", "at": f, "files": [f], "status": "converted-upstream",
+                        "reason": "delivers through dmaengine_chan_notify_*() already"})
     return commits, records
+
+
+def api_files(api_tip: str, wt: Path, k: Kernel) -> set[str]:
+    """The files the helper-API series writes: those of its patches."""
+    return upstream.series_files(upstream.series_patches(k.release))
 
 
 def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
@@ -342,15 +368,19 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
     if data["tree_commit"] != k.head:
         die(f"{outdir}/callbacks.json is of {data['tree_commit'][:12]}, not HEAD")
 
+    patches = api_series(k.release)
+    st = upstream.api_state(k, patches)
+    if st.state == "different":
+        die(f"{st.line()}; convert a tree without it")
     wt, created = worktree.prepare(k, branch, wt_path, force)
     env = worktree.commit_env(k, reproducible)
-    api = apply_api(k, wt, branch, api_series(k.release), env)
+    api = apply_api(k, wt, branch, patches, env, st)
     deliv = delivery.for_tree(k, jobs, sorted({s["file"] for c in data["callbacks"]
                                                for s in c["sites"]}))
     phase = {}
     try:
         t1 = time.monotonic()
-        pcommits, prov = commit_providers(k, wt, env, deliv.res, api[-1] if api else k.head)
+        pcommits, prov = commit_providers(k, wt, env, deliv, api[-1] if api else k.head)
         t2 = time.monotonic()
         tcommits, ptasks = commit_tasklets(k, wt, env, deliv.res, api[-1] if api else k.head)
         phase["providers"], phase["provider tasklets"] = t2 - t1, time.monotonic() - t2
@@ -394,6 +424,7 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
            "worktree": str(wt), "tip": tip, "api_commits": api,
            "commits": branch_commits(wt, api[-1] if api else k.head),
            "callbacks": records, "providers": prov, "provider_tasklets": ptasks,
+           "api": data.get("api"), "upstream_completions": data.get("upstream_completions", []),
            "tasklets_left": tasklets_left.inventory(
                wt, deliv.res.providers, ptasks,
                {c: worktree.git(wt, "log", "-1", "--format=%s", c).stdout.strip()
@@ -440,10 +471,20 @@ def write_reports(outdir: Path, doc: dict) -> None:
     for g, a in sorted({(r["group"], r["action"]) for r in recs}):
         lines.append(f"| {g} | {a} | {cnt[(g, a, 'converted')]} | "
                      f"{cnt[(g, a, 'not-converted')]} |")
+    api = doc.get("api") or {}
+    done = [r for r in recs if r["status"] == "converted-upstream"]
+    comps = doc.get("upstream_completions", [])
+    lines += ["", "## Already in the tree", "",
+              f"- {api.get('line', 'helper API: not checked (an older audit)')}",
+              f"- callbacks converted upstream (their assignments pass the flag): {len(done)}"
+              + "".join(f"\n  - {r['callback']}() in {r['file']}: {r['action']}"
+                        for r in done),
+              f"- descriptors on a completion upstream: {len(comps)} in "
+              f"{len({c['file'] for c in comps})} files"]
     lines += ["", "## Not converted", "", "| callback | file | action | why |",
               "|---|---|---|---|"]
     for r in recs:
-        if r["status"] != "converted":
+        if r["status"] == "not-converted":
             lines.append(f"| {r['callback']} | {r['file']} | {r['action']} | "
                          f"{r['kind']}: {r['reason'].replace('|', '/')} |")
     for key, title, what, col, name in (

@@ -125,6 +125,12 @@ class Delivery:
             g.update(self.api.get(f, {}))
         return g
 
+    def own_delivery_removed(self, pid: str) -> bool:
+        """The series deletes the provider's own calls of client callbacks
+        (providers.tsv own-delivery=removed): the providers audit of the
+        unpatched tree still sees them, the converted tree has none."""
+        return self._guarantee(self.res.providers[pid]).get("own-delivery") == "removed"
+
     def provider(self, pid: str, cyclic: bool) -> Provider:
         p = self.res.providers[pid]
         d = p["delivery"]
@@ -137,7 +143,8 @@ class Delivery:
         # calls a descriptor's callback itself somewhere, not through
         # vchan_cookie_complete()/vchan_cyclic_callback(): there the core's
         # path is bypassed, whatever the series does to virt-dma
-        direct = sorted({f"{s['function']}()" for s in d.get("deliver_sites", [])})
+        direct = [] if self.own_delivery_removed(pid) else \
+            sorted({f"{s['function']}()" for s in d.get("deliver_sites", [])})
         if self.api is None:
             # a series that guarantees nothing: every provider may run a
             # flagged callback under its lock (the first API did, from

@@ -22,7 +22,7 @@ def row(cb: Callback) -> dict:
     return {"file": s.file, "line": s.line, "callback": cb.name,
             "defined_in": cb.defined_in or "", "group": cb.group, "action": cb.action,
             "reasons": ",".join(cb.reasons), "shape": cb.shape,
-            "shape_flags": ",".join(cb.shape_flags)}
+            "shape_flags": ",".join(cb.shape_flags), "upstream": cb.upstream}
 
 
 def to_json(cb: Callback) -> dict:
@@ -74,6 +74,29 @@ def _counts(cbs: list[Callback]):
     return g, a, r
 
 
+def upstream_md(cbs: list[Callback], extra: dict) -> list[str]:
+    """What of the conversion the tree already has (audit.mark_upstream)."""
+    api = extra.get("api")
+    done = [c for c in cbs if c.upstream]
+    comps = extra.get("upstream_completions", [])
+    out = ["## Already in the tree (carry-forward)", ""]
+    if api:
+        out.append(f"- {api['line']}")
+    out.append(f"- callbacks whose assignments already pass a flag (converted upstream, not "
+               f"converted again): {len(done)}")
+    for c in done:
+        warn = "" if c.action == c.upstream else (
+            f" (the contract's verdict here: {c.group}, action {c.action}"
+            + (f": {', '.join(c.reasons)}" if c.reasons else "") + ")")
+        out.append(f"  - `{c.name}()` in {c.sites[0].file}: {c.upstream}{warn}")
+    out.append(f"- descriptors already on a completion (dmaengine_desc_set_completion() "
+               f"outside drivers/dma): {len(comps)} in {len({x['file'] for x in comps})} files")
+    for x in comps:
+        out.append(f"  - {x['file']}:{x['line']} {x['function'] or '?'}(): "
+                   f"`{x['completion']}`")
+    return out + [""]
+
+
 def summary_md(k: Kernel, cbs: list[Callback], extra: dict) -> str:
     g, a, r = _counts(cbs)
     out = [f"# dmaengine client callbacks in Linux {k.release}", "",
@@ -82,6 +105,7 @@ def summary_md(k: Kernel, cbs: list[Callback], extra: dict) -> str:
            f"facts from {extra['files_with_facts']} files).", ""]
     if extra["gaps"]:
         out += ["## Gaps in this release", ""] + [f"- {x}" for x in extra["gaps"]] + [""]
+    out += upstream_md(cbs, extra)
     sh = Counter(c.shape for c in cbs)
     fl = Counter(f for c in cbs for f in c.shape_flags)
     out += ["## Shapes (what the callbacks do)", "", "| shape | callbacks |", "|---|---:|"]

@@ -210,7 +210,7 @@ def run(k: Kernel, out_root: Path | None = None, max_per_series: int = 15,
     if worktree.git(wt, "status", "--porcelain", "--untracked-files=no").stdout.strip():
         die(f"worktree {wt} has uncommitted changes; commit or discard them first")
     env = worktree.commit_env(k, reproducible)
-    api_tip = conv["api_commits"][-1]
+    api_tip = conv["api_commits"][-1] if conv["api_commits"] else k.head
     recs = defaultdict(list)
     for r in conv["callbacks"]:
         if r["status"] == "converted":
@@ -253,11 +253,18 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
         "path, which is always correct.\n\n"
         "The provider and client conversions follow as separate series; they were "
         "generated with Coccinelle by dmacb and compile-tested and checked per driver.")
-    api_dir = series_dir / "00-dmaengine"
-    got = format_series(wt, api_dir, k.head, api_tip, k.head, API_TITLE,
-                        blurb, api_to, cover_date(wt, api_tip))
-    doc = [{"label": "00-dmaengine", "to": api_to, "patches": [
-        {"file": p.name, "commit": c} for p, c in zip(got[1:], conv["api_commits"])]}]
+    api = conv.get("api") or {}
+    doc = []
+    if conv["api_commits"]:
+        if api.get("present"):
+            blurb += "\n\n" + wrap(
+                f"The tree already has {len(api['present'])} of the series' "
+                f"{len(api['present']) + len(api['missing'])} patches; these are the others.")
+        api_dir = series_dir / "00-dmaengine"
+        got = format_series(wt, api_dir, k.head, api_tip, k.head, API_TITLE,
+                            blurb, api_to, cover_date(wt, api_tip))
+        doc = [{"label": "00-dmaengine", "to": api_to, "patches": [
+            {"file": p.name, "commit": c} for p, c in zip(got[1:], conv["api_commits"])]}]
 
     # 2. per subsystem
     passing = [d for d in ver["drivers"] if d["verdict"] == "pass"]
@@ -270,7 +277,9 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
             f"subsystem (at most {max_per_series} patches each).  Apply in order with "
             f"`git am` on the base.", "",
             "| series | patches | to |", "|---|---:|---|",
-            f"| 00-dmaengine | {len(conv['api_commits'])} | {', '.join(api_to[:3])} |"]
+            f"| 00-dmaengine | {len(conv['api_commits'])} | "
+            + (', '.join(api_to[:3]) if conv["api_commits"] else
+               "none: the tree has the whole helper-API series") + " |"]
     prefix_sources = defaultdict(int)
     n = 0
     # the providers first: their series goes to the dmaengine maintainers

@@ -47,9 +47,11 @@ class Plan:
     reason: str = ""            # not attempted: why
 
 
-def candidates(res) -> list[Plan]:
+def candidates(res, removed=lambda pid: False) -> list[Plan]:
     """One plan per virt-dma provider of the providers audit (res:
-    providers.audit()) that completes from a hard IRQ handler."""
+    providers.audit()) that completes from a hard IRQ handler.  removed(pid):
+    whether the helper-API series deletes the provider's own calls of
+    client callbacks (delivery.Delivery.own_delivery_removed)."""
     out = []
     for pid, p in sorted(res.providers.items()):
         d = p["delivery"]
@@ -58,7 +60,7 @@ def candidates(res) -> list[Plan]:
             continue
         files = [f["file"] for f in p.get("files", [])] or [pid]
         pl = Plan(pid, p["name"], files)
-        if d.get("deliver_sites"):
+        if d.get("deliver_sites") and not removed(pid):
             fns = sorted({f"{s['function']}()" for s in d["deliver_sites"]})
             pl.reason = (f"calls callbacks itself in {', '.join(fns)}, outside the core's "
                          f"path: a person must move that delivery first")
