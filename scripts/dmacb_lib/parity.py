@@ -24,18 +24,20 @@ parity' on a real tree with a compile database).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from . import checker as checkermod
 from . import facts as factsmod
-from . import formats
+from . import formats, kbuild
 from .contract import rules, tables
 from .index import Index
 from .kernel import Kernel
-from .util import die
+from .util import cache_dir, die
 from .verdict import Judge
 
 
@@ -101,14 +103,38 @@ def audit_side(k: Kernel, files: list[str], items: list[Item], jobs: int = 2,
     return out
 
 
-def checker_side(db: Path, tree: Path, items: list[Item], jobs: int = 2,
-                 db_tree: Path | None = None) -> tuple[dict[tuple[str, str], Side], dict]:
-    """Per item the checker's reasons; and per file its skipped line ranges."""
+def checker_side(db: Path | Callable[[], Path], tree: Path, items: list[Item], jobs: int = 2,
+                 db_tree: Path | None = None, keys: dict[str, str] | None = None
+                 ) -> tuple[dict[tuple[str, str], Side], dict]:
+    """Per item the checker's reasons; and per file its skipped line ranges.
+
+    keys: file -> a key over what the file's result depends on (verify's
+    checker key with this plan): a file whose key has a result under the
+    cache is not parsed again; db may then be a function that makes the
+    compile database, called only when a file must be parsed."""
     rows = [("hardirq", it.file, it.function) for it in items]
-    res = checkermod.run_checker(db, rows, tree=tree, db_tree=db_tree, jobs=jobs)
+    cdir = cache_dir() / "parity" / "checker"
+    entries, todo = [], []
+    for f in dict.fromkeys(it.file for it in items):
+        hit = cdir / f"{keys[f]}.json" if keys and f in keys else None
+        if hit is not None and hit.exists():
+            entries.append(json.loads(hit.read_text()))
+        else:
+            todo.append(f)
+    if todo:
+        res = checkermod.run_checker(db() if callable(db) else db,
+                                     [r for r in rows if r[1] in todo], files=todo,
+                                     tree=tree, db_tree=db_tree, jobs=jobs)
+        for e in res["files"]:
+            crashed = any((x.get("message") or "").startswith("checker ") for x in
+                          e.get("checks", {}).get("parse", {}).get("errors", []))
+            if keys and e["file"] in keys and not e.get("skipped") and not crashed:
+                cdir.mkdir(parents=True, exist_ok=True)
+                (cdir / f"{keys[e['file']]}.json").write_text(json.dumps(e))
+        entries += res["files"]
     out: dict[tuple[str, str], Side] = {}
     skipped: dict[str, list[tuple[int, int]]] = {}
-    for f in res["files"]:
+    for f in entries:
         chk = f.get("checks", {})
         skipped[f["file"]] = [tuple(r) for r in chk.get("parse", {}).get("skipped", [])]
         h = chk.get("hardirq", {})
@@ -271,14 +297,27 @@ def run(k: Kernel, out_root: Path, jobs: int = 2) -> int:
     a = audit_side(kk, sorted(arch_of), items, jobs)
     c: dict = {}
     skipped: dict = {}
+    common = verify.checker_key(wt)
+    memo: dict = {}
     for arch in sorted(set(arch_of.values())):
         mine = [it for it in items if arch_of[it.file] == arch]
         if not mine:
             continue
-        db = verify.compile_db(wt, conv["kernel"], arch)
-        if isinstance(db, str):
-            die(db)
-        got, sk = checker_side(db, wt, mine, jobs)
+
+        def db(arch=arch) -> Path:
+            got = verify.compile_db(wt, conv["kernel"], arch)
+            if isinstance(got, str):
+                die(got)
+            return got
+        # a file's result is reused while nothing it is parsed from changed
+        bdir = kbuild.build_dir(conv["kernel"], arch, verify.conv_tag(wt))
+        keys = {}
+        for f in {it.file for it in mine}:
+            inputs = kbuild.object_inputs(bdir, f, memo)
+            if inputs is not None:
+                keys[f] = hashlib.sha1(repr((common, arch, inputs, sorted(
+                    it.function for it in mine if it.file == f))).encode()).hexdigest()
+        got, sk = checker_side(db, wt, mine, jobs, keys=keys)
         c.update(got)
         skipped.update(sk)
     rows = compare(items, a, c, skipped)

@@ -21,14 +21,17 @@ Anything else and the callback is left untouched, with the reason.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import os
 import re
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import csource
-from .util import PROJECT
+from .util import PROJECT, cache_dir, version_line
 
 COCCI = PROJECT / "cocci"
 TO_COMPLETION = COCCI / "dma_callback_to_completion.cocci"
@@ -102,9 +105,43 @@ def spatch_cmd(script: Path, defines: list[str], *targets: str) -> list[str]:
     return cmd + ["--very-quiet", "--timeout", str(SPATCH_TIMEOUT), "--in-place", *targets]
 
 
+_SPATCH_VERSION: list[str] = []
+
+
+def _memo(script: Path, defines: list[str], text: str, name: str) -> Path:
+    """Where run_spatch() keeps its output for these inputs: a key over
+    spatch's version, the script, the defines, the file's name and text.
+    spatch is a pure function of them, so a rerun on an unchanged file
+    (convert on the same tree, verify's rerun of the rewrites, a new
+    release that changed a handful of files) runs no spatch for it."""
+    if not _SPATCH_VERSION:
+        _SPATCH_VERSION.append(version_line(["spatch", "--version"]) or "?")
+    h = hashlib.sha256()
+    for part in (_SPATCH_VERSION[0].encode(), script.read_bytes(),
+                 "\0".join(defines).encode(), name.encode(), text.encode()):
+        h.update(hashlib.sha256(part).digest())
+    k = h.hexdigest()
+    return cache_dir() / "rewrite" / k[:2] / k
+
+
 def run_spatch(script: Path, defines: list[str], text: str, name: str) -> str:
     """The script's output for `text` (run on a copy outside any tree:
-    a kernel tree's .cocciconfig makes spatch grep the whole tree)."""
+    a kernel tree's .cocciconfig makes spatch grep the whole tree);
+    remembered (_memo()), failures are not."""
+    memo = _memo(script, defines, text, name)
+    try:
+        return memo.read_text()
+    except OSError:
+        pass
+    out = _run_spatch(script, defines, text, name)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f"{memo.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(out)
+    tmp.replace(memo)
+    return out
+
+
+def _run_spatch(script: Path, defines: list[str], text: str, name: str) -> str:
     with tempfile.TemporaryDirectory(prefix="dmacb-rw-") as tmp:
         src = Path(tmp) / name
         src.write_text(text)
@@ -275,6 +312,27 @@ def _drop_function(toks: list[str], name: str) -> list[str]:
 
 # -- the flag rewrite -----------------------------------------------------------
 
+def opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """difflib's opcodes of a -> b, computed on what lies between their
+    common prefix and suffix: a rewrite changes a few tokens of a file of
+    tens of thousands, and SequenceMatcher on the whole of both (no
+    autojunk: every ';' matters) is most of a conversion's time."""
+    p = 0
+    n = min(len(a), len(b))
+    while p < n and a[p] == b[p]:
+        p += 1
+    q = 0
+    while q < n - p and a[len(a) - 1 - q] == b[len(b) - 1 - q]:
+        q += 1
+    sm = difflib.SequenceMatcher(a=a[p:len(a) - q], b=b[p:len(b) - q], autojunk=False)
+    out = [("equal", 0, p, 0, p)] if p else []
+    out += [(op, a1 + p, a2 + p, b1 + p, b2 + p) for op, a1, a2, b1, b2 in sm.get_opcodes()
+            if a1 != a2 or b1 != b2]
+    if q:
+        out.append(("equal", len(a) - q, len(a), len(b) - q, len(b)))
+    return out
+
+
 def check_flag(old: str, new: str, item: Item) -> tuple[str, list[tuple[int, int, str]]]:
     """('', edits) when the only change is the flag where it belongs, else
     (why, []).  The edits are (start, end, text) on `old`: spatch decides
@@ -283,9 +341,8 @@ def check_flag(old: str, new: str, item: Item) -> tuple[str, list[tuple[int, int
     flag = FLAG[item.action]
     ospans = [(m.start(), m.end()) for m in _TOKEN.finditer(csource.strip_comments(old))]
     ot, nt = tokens(old), tokens(new)
-    sm = difflib.SequenceMatcher(a=ot, b=nt, autojunk=False)
     edits = []
-    for op, a1, a2, b1, b2 in sm.get_opcodes():
+    for op, a1, a2, b1, b2 in opcodes(ot, nt):
         if op == "equal":
             continue
         old_t, new_t = ot[a1:a2], nt[b1:b2]

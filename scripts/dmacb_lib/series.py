@@ -21,6 +21,9 @@ base-commit and the helper-API series as prerequisite-patch-ids.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -33,7 +36,7 @@ from pathlib import Path
 from . import commitmsg, dashboard, formats, worktree
 from .kernel import Kernel
 from .vocab import subsystem
-from .util import die, info, reports_dir
+from .util import cache_dir, die, info, reports_dir
 
 API_TITLE = "dmaengine: one notification path per channel, hardirq delivery, descriptor " \
     "completions"
@@ -71,13 +74,30 @@ def wrap(text: str) -> str:
 
 def maintainers(wt: Path, files: list[str]) -> list[str]:
     """People, then lists, each sorted: get_maintainer.pl's own order of
-    entries with equal weight changes from run to run (perl hash order)."""
+    entries with equal weight changes from run to run (perl hash order).
+
+    Remembered per MAINTAINERS, get_maintainer.pl and the files' blob ids
+    at the worktree's HEAD (its K: keywords read the files' text): it is
+    the slowest part of a rerun otherwise."""
+    ids = worktree.git(wt, "ls-tree", "HEAD", "--", "MAINTAINERS",
+                       "scripts/get_maintainer.pl", *files).stdout
+    key = hashlib.sha256((ids + "\0".join(files)).encode()).hexdigest()
+    memo = cache_dir() / "maintainers" / key[:2] / f"{key}.json"
+    try:
+        return json.loads(memo.read_text())
+    except (OSError, ValueError):
+        pass
     r = subprocess.run(["./scripts/get_maintainer.pl", "--no-rolestats", "--no-git",
                         "--no-git-fallback", "--no-tree", "-f", *files], cwd=wt,
                        capture_output=True, text=True)
     got = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
     people = sorted({g for g in got if "<" in g}, key=str.lower)
     lists = sorted({g for g in got if "<" not in g})
+    if r.returncode == 0:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(people + lists))
+        tmp.replace(memo)
     return people + lists
 
 
@@ -155,6 +175,18 @@ def build_series(k: Kernel, wt: Path, api_tip: str, ref: str,
     A cherry-pick without a worktree: each commit's diff applied to a
     scratch index (driver commits touch disjoint files, so it applies as
     it did on the branch), then write-tree and commit-tree."""
+    # the same picks on the same tip: the ref already holds the series
+    ref_name = f"refs/dmacb/series/{branch}/{ref}"
+    key = hashlib.sha256(repr((api_tip, picks, env.get("GIT_COMMITTER_NAME"),
+                               env.get("GIT_COMMITTER_EMAIL"))).encode()).hexdigest()
+    memo = cache_dir() / "series" / f"{hashlib.sha1(str(wt).encode()).hexdigest()[:12]}.json"
+    try:
+        done = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        done = {}
+    had = worktree.git(wt, "rev-parse", "-q", "--verify", ref_name, check=False).stdout.strip()
+    if had and done.get(ref_name, {}).get("key") == key and done[ref_name].get("head") == had:
+        return had
     with tempfile.TemporaryDirectory(prefix="dmacb-series-") as tmp:
         ienv = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
         worktree.git(wt, "read-tree", api_tip, env=ienv)
@@ -170,7 +202,12 @@ def build_series(k: Kernel, wt: Path, api_tip: str, ref: str,
                                      "GIT_AUTHOR_DATE": date}).stdout.strip()
             worktree.git(wt, "notes", "--ref", NOTES_REF, "add", "-f", "-F", "-", head,
                          stdin=note, env=env)
-    worktree.git(wt, "update-ref", f"refs/dmacb/series/{branch}/{ref}", head)
+    worktree.git(wt, "update-ref", ref_name, head)
+    done[ref_name] = {"key": key, "head": head}
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(done, indent=1, sort_keys=True))
+    tmp.replace(memo)
     return head
 
 

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The caches that make a rerun fast (issue 17, "Incremental rerun"): each
+reuses a result only for the same inputs, and recomputes on any change."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dmacb_lib import rewrite, series
+
+ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+       "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DMACB_CACHE", str(tmp_path / "cache"))
+
+
+def test_spatch_output_is_remembered_per_input(monkeypatch, tmp_path):
+    calls = []
+
+    def fake(script, defines, text, name):
+        calls.append(text)
+        return text.replace("0", "DMA_PREP_HARDIRQ_CALLBACK")
+    monkeypatch.setattr(rewrite, "_run_spatch", fake)
+    script = tmp_path / "s.cocci"
+    script.write_text("@r@\n@@\n")
+    a = rewrite.run_spatch(script, ["cb=x"], "f(0);\n", "a.c")
+    assert rewrite.run_spatch(script, ["cb=x"], "f(0);\n", "a.c") == a and len(calls) == 1
+    rewrite.run_spatch(script, ["cb=y"], "f(0);\n", "a.c")         # other define
+    rewrite.run_spatch(script, ["cb=x"], "f(0); \n", "a.c")        # other text
+    script.write_text("@r2@\n@@\n")                                 # other script
+    rewrite.run_spatch(script, ["cb=x"], "f(0);\n", "a.c")
+    assert len(calls) == 4
+
+    def boom(*a):
+        raise RuntimeError("spatch exited 1")
+    monkeypatch.setattr(rewrite, "_run_spatch", boom)
+    with pytest.raises(RuntimeError):        # a failure is not remembered
+        rewrite.run_spatch(script, ["cb=z"], "f(0);\n", "a.c")
+
+
+def test_opcodes_trimmed_agree_with_difflib():
+    """The trimmed diff gives the same changes as difflib on the whole."""
+    import difflib
+    rnd = random.Random(7)
+    words = ["a", "b", "(", ")", ";", "|", "0", "x"]
+    for _ in range(300):
+        a = [rnd.choice(words) for _ in range(rnd.randint(0, 40))]
+        b = list(a)
+        for _ in range(rnd.randint(0, 3)):
+            i = rnd.randint(0, len(b))
+            if rnd.random() < 0.5 and i < len(b):
+                del b[i]
+            else:
+                b.insert(i, rnd.choice(words))
+        got = rewrite.opcodes(a, b)
+        # applying the opcodes to a gives b, and they cover a and b in order
+        out, ai, bi = [], 0, 0
+        for op, a1, a2, b1, b2 in got:
+            assert (a1, b1) == (ai, bi)
+            out += a[a1:a2] if op == "equal" else b[b1:b2]
+            ai, bi = a2, b2
+        assert (ai, bi) == (len(a), len(b)) and out == b
+        # as small as difflib's own
+        ref = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+        changed = sum(a2 - a1 + b2 - b1 for op, a1, a2, b1, b2 in got if op != "equal")
+        assert changed <= sum(a2 - a1 + b2 - b1 for op, a1, a2, b1, b2 in ref if op != "equal")
+
+
+def git(tree: Path, *args: str, **kw) -> str:
+    return subprocess.run(["git", "-C", str(tree), *args], check=True, text=True,
+                          capture_output=True, env=ENV, **kw).stdout
+
+
+@pytest.fixture
+def repo(tmp_path):
+    t = tmp_path / "linux"
+    (t / "scripts").mkdir(parents=True)
+    (t / "drivers").mkdir()
+    (t / "MAINTAINERS").write_text("")
+    (t / "drivers" / "a.c").write_text("int a;\n")
+    gm = t / "scripts" / "get_maintainer.pl"
+    # counts its runs, prints one maintainer per file
+    gm.write_text("#!/bin/sh\necho run >> \"$(dirname \"$0\")/../../runs\"\n"
+                  "for f in \"$@\"; do case $f in -*) ;; *) echo \"M <m@$(basename $f)>\";; "
+                  "esac; done\n")
+    gm.chmod(0o755)
+    git(tmp_path, "init", "-q", "-b", "master", "linux")
+    git(t, "add", "-A")
+    git(t, "commit", "-q", "-m", "base")
+    return t
+
+
+def runs(t: Path) -> int:
+    p = t.parent / "runs"
+    return len(p.read_text().split()) if p.exists() else 0
+
+
+def test_maintainers_remembered_until_a_file_changes(repo):
+    assert series.maintainers(repo, ["drivers/a.c"]) == ["M <m@a.c>"]
+    assert series.maintainers(repo, ["drivers/a.c"]) == ["M <m@a.c>"] and runs(repo) == 1
+    (repo / "drivers" / "a.c").write_text("int a, b;\n")   # K: keywords read the text
+    git(repo, "commit", "-q", "-am", "edit")
+    series.maintainers(repo, ["drivers/a.c"])
+    assert runs(repo) == 2
+
+
+def test_series_branch_reused_for_the_same_picks(repo):
+    base = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "drivers" / "a.c").write_text("int a2;\n")
+    git(repo, "commit", "-q", "-am", "driver")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    picks = [(sha, "drivers: a\n\nSigned-off-by: t <t@t>\n", "note\n")]
+    h1 = series.build_series(None, repo, base, "01-x", picks, ENV, "dmacb/x")
+    # the same picks: the ref's commit again, not a new one (committer dates differ)
+    env2 = {**ENV, "GIT_COMMITTER_DATE": "2001-01-01T00:00:00Z"}
+    assert series.build_series(None, repo, base, "01-x", picks, env2, "dmacb/x") == h1
+    picks2 = [(sha, "drivers: a, another message\n\nSigned-off-by: t <t@t>\n", "note\n")]
+    h2 = series.build_series(None, repo, base, "01-x", picks2, env2, "dmacb/x")
+    assert h2 != h1 and "another message" in git(repo, "log", "-1", "--format=%s", h2)
+    # the ref moved by hand: rebuilt
+    git(repo, "update-ref", "refs/dmacb/series/dmacb/x/01-x", base)
+    assert series.build_series(None, repo, base, "01-x", picks2, env2, "dmacb/x") != base
+
+
+def test_parity_checker_results_reused_per_key(monkeypatch, tmp_path):
+    from dmacb_lib import parity
+    calls = []
+
+    def fake(db, rows, files=None, **kw):
+        calls.append(list(files))
+        return {"files": [{"file": f, "checks": {"hardirq": {
+            "functions": [{"function": r[2], "defined": True} for r in rows if r[1] == f],
+            "violations": []}}} for f in files], "ok": True}
+    monkeypatch.setattr(parity.checkermod, "run_checker", fake)
+    items = [parity.Item("a.c", "cb"), parity.Item("b.c", "cb2")]
+    made = []
+
+    def db():
+        made.append(1)
+        return tmp_path / "db"
+    parity.checker_side(db, tmp_path, items, keys={"a.c": "k1", "b.c": "k2"})
+    got, _ = parity.checker_side(db, tmp_path, items, keys={"a.c": "k1", "b.c": "k3"})
+    assert calls == [["a.c", "b.c"], ["b.c"]] and len(made) == 2
+    assert set(got) == {("a.c", "cb"), ("b.c", "cb2")}
+    parity.checker_side(db, tmp_path, items, keys={"a.c": "k1", "b.c": "k3"})
+    assert len(calls) == 2 and len(made) == 2       # all cached: no database made
