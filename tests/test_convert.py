@@ -161,11 +161,34 @@ def test_refusals(tmp_path):
     assert r.returncode == 2 and "uncommitted changes" in r.stderr
     assert "/* wip */" in f.read_text()          # never lost
     git(tree, "checkout", "--", "drivers/spi/spi-fixture-param.c")
-    assert convert(tree, tmp_path).returncode == 0
-    # HEAD moved on: refuse unless --force
+    # dated in the past, so that a date carried forward cannot be "now"
+    r = run_dmacb("convert", "--kernel", str(tree), "--out", str(tmp_path / "reports"),
+                  cache=tmp_path / "cache", env_extra={"DMACB_API_SERIES": str(API),
+                                                      "GIT_AUTHOR_DATE": "2001-02-03T04:05:06Z"})
+    assert r.returncode == 0, r.stderr
+    old_tip = git(tree, "rev-parse", BRANCH).strip()
+    old = dict(ln.split(" ", 1)[::-1] for ln in git(
+        tree, "log", "--format=%aI %s", f"master..{BRANCH}").splitlines())
+    # HEAD moved on (a descendant: a stable update): rebuilt on it, the old
+    # branch kept, and each driver commit of the same change keeps its date
     (tree / "NEWFILE").write_text("x\n")
     git(tree, "add", "NEWFILE")
     git(tree, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "next")
+    r = convert(tree, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "HEAD moved on" in r.stderr
+    assert git(tree, "rev-parse", f"refs/dmacb/previous/{BRANCH}").strip() == old_tip
+    assert git(tree, "config", f"branch.{BRANCH}.dmacbBase").strip() == \
+        git(tree, "rev-parse", "HEAD").strip()
+    new = dict(ln.split(" ", 1)[::-1] for ln in git(
+        tree, "log", "--format=%aI %s", f"master..{BRANCH}").splitlines())
+    drivers = [s for s in old if "fixture helper API" not in s]
+    assert drivers and all(new[s] == old[s] == "2001-02-03T04:05:06+00:00" for s in drivers)
+    # HEAD moved elsewhere (not a descendant): refuse unless --force
+    git(tree, "reset", "-q", "--hard", "HEAD~1")
+    (tree / "OTHER").write_text("y\n")
+    git(tree, "add", "OTHER")
+    git(tree, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "other")
     r = convert(tree, tmp_path)
     assert r.returncode == 2 and "--force" in r.stderr
     r = convert(tree, tmp_path, "--force")

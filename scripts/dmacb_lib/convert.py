@@ -173,8 +173,8 @@ def drivers(files: list[str], items: dict[str, list[rewrite.Item]]) -> list[list
 
 def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
                    items: dict[str, list[rewrite.Item]], results: dict[str, dict],
-                   meta: dict, deliv: delivery.Delivery | None = None
-                   ) -> tuple[list[dict], dict]:
+                   meta: dict, deliv: delivery.Delivery | None = None,
+                   carried: dict[str, str] | None = None) -> tuple[list[dict], dict]:
     """One commit per driver whose files changed; a record per callback.
     deliv: who may serve each driver, for its commit message."""
     commits: list[dict] = []
@@ -229,8 +229,7 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
                                        sorted({c["file"] for c in mine}))
             msg = commitmsg.message(pfx, mine, para)
             worktree.git(wt, "add", "-f", "--", *to_commit)
-            worktree.git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
-            sha = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+            sha = worktree.commit(wt, msg, env, carried)
             commits.append({"commit": sha, "files": to_commit, "subject": msg.split("\n")[0],
                             "prefix_from": src,
                             "callbacks": sorted({c["callback"] for c in conv
@@ -246,7 +245,8 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
 
 
 def _land(k: Kernel, wt: Path, env: dict, api_tip: str, base: dict[str, str],
-          changed: dict[str, str], rec: dict, done: dict, message) -> dict | None:
+          changed: dict[str, str], rec: dict, done: dict, message,
+          carried: dict[str, str] | None = None) -> dict | None:
     """Commit one provider change computed from the API tip's text, unless
     the branch holds it already (rec: converted, nothing committed) or holds
     another version of its files (rec: branch-edited).  done: what rec gets
@@ -267,15 +267,14 @@ def _land(k: Kernel, wt: Path, env: dict, api_tip: str, base: dict[str, str],
     pfx, src = commitmsg.prefix(k.path, sorted(changed), k.head)
     msg = message(pfx)
     worktree.git(wt, "add", "-f", "--", *sorted(changed))
-    worktree.git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
-    sha = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+    sha = worktree.commit(wt, msg, env, carried)
     rec.update(status="converted", commit=sha, **done)
     return {"commit": sha, "files": sorted(changed), "subject": msg.split("\n")[0],
             "prefix_from": src, "provider": rec["provider"]}
 
 
-def commit_providers(k: Kernel, wt: Path, env: dict, deliv: delivery.Delivery, api_tip: str
-                     ) -> tuple[list[dict], list[dict]]:
+def commit_providers(k: Kernel, wt: Path, env: dict, deliv: delivery.Delivery, api_tip: str,
+                     carried: dict[str, str] | None = None) -> tuple[list[dict], list[dict]]:
     """The provider side (vchan_notify.py): one commit per provider whose
     interrupt handlers get vchan_notify_irq(), from the text of the API
     series' tip (the series changes some providers: vchan_synchronize(),
@@ -299,14 +298,14 @@ def commit_providers(k: Kernel, wt: Path, env: dict, deliv: delivery.Delivery, a
             continue
         got = _land(k, wt, env, api_tip, base, changed, rec,
                     {"script": vchan_notify.SCRIPT.relative_to(PROJECT).as_posix()},
-                    lambda pfx: commitmsg.provider_message(pfx, pl.name, done))
+                    lambda pfx: commitmsg.provider_message(pfx, pl.name, done), carried)
         if got:
             commits.append(got)
     return commits, records
 
 
-def commit_tasklets(k: Kernel, wt: Path, env: dict, res, api_tip: str
-                    ) -> tuple[list[dict], list[dict]]:
+def commit_tasklets(k: Kernel, wt: Path, env: dict, res, api_tip: str,
+                    carried: dict[str, str] | None = None) -> tuple[list[dict], list[dict]]:
     """The providers' own delivery-only tasklets onto the core's path
     (chan_notify.py): one commit per tasklet, from the text of the API
     series' tip and compared with the branch like the other files; a
@@ -340,7 +339,7 @@ def commit_tasklets(k: Kernel, wt: Path, env: dict, res, api_tip: str
                      "defines": defines, "files": sorted(changed)},
                     lambda pfx: commitmsg.tasklet_message(
                         pfx, pl.name, pl.function, t["roles"],
-                        chan_notify.uses(base, member), bh_wq))
+                        chan_notify.uses(base, member), bh_wq), carried)
         if got:
             commits.append(got)
     for f in upstream.chan_notify_users(wt, api_tip, api_files(api_tip, wt, k)):
@@ -374,15 +373,20 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
         die(f"{st.line()}; convert a tree without it")
     wt, created = worktree.prepare(k, branch, wt_path, force)
     env = worktree.commit_env(k, reproducible)
+    # HEAD moved on: a change the old branch had keeps its date (reproducible
+    # runs date everything like the base instead)
+    carried = worktree.carried_dates(k, branch) if created and not reproducible else {}
     api = apply_api(k, wt, branch, patches, env, st)
     deliv = delivery.for_tree(k, jobs, sorted({s["file"] for c in data["callbacks"]
                                                for s in c["sites"]}))
     phase = {}
     try:
         t1 = time.monotonic()
-        pcommits, prov = commit_providers(k, wt, env, deliv, api[-1] if api else k.head)
+        pcommits, prov = commit_providers(k, wt, env, deliv, api[-1] if api else k.head,
+                                          carried)
         t2 = time.monotonic()
-        tcommits, ptasks = commit_tasklets(k, wt, env, deliv.res, api[-1] if api else k.head)
+        tcommits, ptasks = commit_tasklets(k, wt, env, deliv.res, api[-1] if api else k.head,
+                                           carried)
         phase["providers"], phase["provider tasklets"] = t2 - t1, time.monotonic() - t2
     except BaseException:
         worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
@@ -409,7 +413,8 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
         for s in c["sites"]:
             meta[(c["callback"], s["file"])] = c
     try:
-        commits, by_cb_file = commit_drivers(k, wt, env, files, items, results, meta, deliv)
+        commits, by_cb_file = commit_drivers(k, wt, env, files, items, results, meta, deliv,
+                                             carried)
     except BaseException:
         # the worktree was clean when we started: drop a half-made commit
         worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)

@@ -216,7 +216,10 @@ def format_series(wt: Path, out: Path, since: str, tip: str, base: str,
     """git format-patch with a cover letter; no --thread: its Message-Ids
     carry the time of the run, and b4/send-email thread when sending."""
     out.mkdir(parents=True, exist_ok=True)
-    worktree.git(wt, "format-patch", "-q", "--cover-letter", "--no-signature",
+    # --zero-commit: the 'From <sha>' line names a commit that is rebuilt
+    # on every new base; without it no patch of a rerun on a moved tree
+    # would come out the same
+    worktree.git(wt, "format-patch", "-q", "--cover-letter", "--no-signature", "--zero-commit",
                  f"--notes={NOTES_REF}",
                  *[f"--to={m}" for m in to],
                  "--base", base, "-o", str(out), f"{since}..{tip}")

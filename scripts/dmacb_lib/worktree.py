@@ -86,11 +86,23 @@ def prepare(k: Kernel, branch: str, path: Path | None, force: bool) -> tuple[Pat
                check=False).returncode != 0:
             die(f"branch {branch} no longer contains its base {base[:12]}; it was "
                 f"rewritten by hand: delete it or pass --branch NAME")
-        if base != k.head and not force:
-            die(f"branch {branch} was converted from {base[:12]} but HEAD is now "
-                f"{k.head[:12]}; rerun with --force to rebuild it from HEAD (the old "
-                f"branch is deleted), or pass --branch NAME")
         wt = registered_worktree(k, branch)
+        if base != k.head and not force:
+            if git(k.path, "merge-base", "--is-ancestor", base, k.head,
+                   check=False).returncode != 0:
+                die(f"branch {branch} was converted from {base[:12]} but HEAD is now "
+                    f"{k.head[:12]}, not a descendant of it; rerun with --force to rebuild "
+                    f"it from HEAD (the old branch is deleted), or pass --branch NAME")
+            # the tree moved forward (a stable update, the next release on
+            # the same history): rebuild on HEAD, keep the old branch
+            if wt is not None and wt.is_dir() and git(
+                    wt, "status", "--porcelain", "--untracked-files=no").stdout.strip():
+                die(f"worktree {wt} of {branch} has uncommitted changes; commit or "
+                    f"discard them first (nothing was done)")
+            git(k.path, "update-ref", previous_ref(branch), branch)
+            info(f"HEAD moved on from {base[:12]} to {k.head[:12]}: rebuilding {branch} "
+                 f"from it (the old branch is kept as {previous_ref(branch)})")
+            force = True
         if force and wt is not None and wt.is_dir():
             # reuse the checkout: resetting rewrites only the files that
             # differ, a fresh worktree writes all ~80k of them
@@ -121,6 +133,41 @@ def prepare(k: Kernel, branch: str, path: Path | None, force: bool) -> tuple[Pat
     _add(k, path, branch, new=True)
     git(k.path, "config", f"branch.{branch}.dmacbBase", k.head)
     return path, True
+
+
+def previous_ref(branch: str) -> str:
+    """Where a branch rebuilt because HEAD moved on is kept."""
+    return f"refs/dmacb/previous/{branch}"
+
+
+def carried_dates(k: Kernel, branch: str) -> dict[str, str]:
+    """patch-id -> author date of the commits of the branch as it was before
+    HEAD moved on (previous_ref()): a driver commit whose change is the same
+    on the new base keeps its date, so that its patch comes out
+    byte-identical."""
+    prev = git(k.path, "rev-parse", "-q", "--verify", previous_ref(branch),
+               check=False).stdout.strip()
+    if not prev:
+        return {}
+    log = git(k.path, "log", "-p", "--no-color", "--format=commit %H", prev, f"^{k.head}").stdout
+    ids = subprocess.run(["git", "patch-id", "--stable"], input=log, capture_output=True,
+                         text=True, check=True).stdout.split()
+    dates = dict(line.split(" ", 1) for line in git(
+        k.path, "log", "--format=%H %aI", prev, f"^{k.head}").stdout.splitlines())
+    return {ids[i]: dates[ids[i + 1]] for i in range(0, len(ids) - 1, 2) if ids[i + 1] in dates}
+
+
+def commit(wt: Path, msg: str, env: dict, carried: dict[str, str] | None = None) -> str:
+    """Commit the index with --signoff; with carried (carried_dates()) the
+    author date of the earlier commit of the same change.  Returns the id."""
+    if carried:
+        diff = git(wt, "diff", "--cached", "--no-color").stdout
+        pid = subprocess.run(["git", "patch-id", "--stable"], input=diff, capture_output=True,
+                             text=True).stdout.split()
+        if pid and pid[0] in carried:
+            env = {**env, "GIT_AUTHOR_DATE": carried[pid[0]]}
+    git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
+    return git(wt, "rev-parse", "HEAD").stdout.strip()
 
 
 def _add(k: Kernel, path: Path, branch: str, new: bool) -> None:
