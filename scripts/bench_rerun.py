@@ -8,10 +8,10 @@ It sets up the state it measures: a clone of the tree (git clone --shared,
 under the cache, never the tree itself), one untimed `make series` on it to
 warm every cache, then
   unchanged  `make series` again, --repeat times;
-  update     --repeat times: reset the clone to the tree's HEAD, commit an
-             edit to --edits converted client files (a comment line after
-             their first line: every line number below it moves, as in a
-             stable update), `make series`.
+  update     --repeat times, each on top of the last: commit an edit to
+             --edits converted client files (a comment line after their
+             first line: every line number below it moves, as in a stable
+             update), `make series`.
 Each run prints its wall time and the stages' own times (audit, convert,
 verify, series); after an update it says which series directories came out
 byte-identical to the run before the edit.
@@ -116,9 +116,8 @@ def main() -> int:
     before = snapshot(out / k.release / "series")
 
     upd = []
-    base = git(tree, "rev-parse", "HEAD").strip()
     for i in range(args.repeat):
-        git(tree, "reset", "-q", "--hard", base)
+        # each update on top of the last, as stable releases follow each other
         for f in files:
             p = tree / f
             lines = p.read_text().split("\n")

@@ -339,3 +339,25 @@ def test_old_stage_file_is_refused(tmp_path):
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "no format version" in lines[0] and \
         "expected dmacb-convert/2" in lines[0], r.stderr
+
+
+def test_rebuild_keeps_the_mtime_of_what_it_did_not_change(tmp_path):
+    """HEAD moved on: the rebuilt branch's unchanged files get their old
+    mtimes back (make must not recompile them), a changed one does not."""
+    import os
+    tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
+    assert convert(tree, tmp_path).returncode == 0
+    doc = json.loads((tmp_path / "reports" / REL / "convert.json").read_text())
+    wt = Path(git(tree, "worktree", "list", "--porcelain").split("worktree ")[2].split("\n")[0])
+    files = sorted({c["file"] for c in doc["callbacks"] if c["status"] == "converted"})
+    same, edited = files[0], files[1]
+    for f in (same, edited):
+        os.utime(wt / f, ns=(10**18, 10**18))          # an old, recognisable mtime
+    p = tree / edited
+    p.write_text(p.read_text() + "\n/* stable update */\n")
+    git(tree, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "update")
+    r = convert(tree, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (wt / same).stat().st_mtime_ns == 10**18
+    assert (wt / edited).stat().st_mtime_ns != 10**18
+    assert "/* stable update */" in (wt / edited).read_text()

@@ -494,6 +494,23 @@ def test_lost_base_cache_rebuilds_up_to_date_objects(fake):
     assert res["drivers/a/warn.c"]["new_warnings"]
 
 
+def test_new_base_commit_recompiles_only_what_it_changed(fake):
+    """A stable update (a new base commit editing one file) misses the base
+    cache, keyed on the commit; the objects make leaves alone keep their
+    recorded results instead of being compiled again."""
+    verify(fake)
+    bdir = fake["cache"] / "build" / "6.99.0" / "base-x86_64"
+    before = {p: p.stat().st_mtime_ns for p in bdir.rglob("*.o")}
+    assert len(before) >= 4
+    p = fake["base"] / "drivers" / "a" / "ok.c"
+    p.write_text(p.read_text() + "/* update */\n")
+    git(fake["base"], "commit", "-q", "-am", "stable update")
+    res = verify(fake)
+    changed = {q.name for q, t in before.items() if q.stat().st_mtime_ns != t}
+    assert changed == {"ok.o"}
+    assert res["drivers/a/warn.c"]["new_warnings"] and res["drivers/a/ok.c"]["base_ok"]
+
+
 def test_build_is_resumable_per_object(fake):
     """A record is written as soon as an object's result is known: after an
     interrupt the objects already done are not compiled again."""

@@ -425,6 +425,7 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
     records.sort(key=lambda r: (r["file"], r["callback"]))
 
     tip = worktree.git(wt, "rev-parse", "HEAD").stdout.strip()
+    worktree.restore_mtimes(wt)
     doc = {"kernel": k.release, "base_commit": k.head, "branch": branch,
            "worktree": str(wt), "tip": tip, "api_commits": api,
            "commits": branch_commits(wt, api[-1] if api else k.head),

@@ -837,11 +837,11 @@ def build(src: Path, builddir: Path, files: Sequence[str],
     (proof()), in the same make.
 
     base_key (the base tree's tree_key()): results are cached across runs
-    under it and files with a cached result are not built at all.
-    Without it (the converted tree), results are recorded in the build
-    directory with the object's mtime: an object make leaves alone keeps
-    its recorded result, an object without a valid record is deleted first
-    so that make compiles it and prints its warnings again.
+    under it and files with a cached result are not built at all.  For
+    both trees, results are also recorded in the build directory with the
+    object's mtime: an object make leaves alone keeps its recorded result,
+    an object without a valid record is deleted first so that make
+    compiles it and prints its warnings again.
     """
     src = Path(src).resolve()
     builddir = Path(builddir)
@@ -861,33 +861,35 @@ def build(src: Path, builddir: Path, files: Sequence[str],
             def ckey(f: str) -> str:
                 return hashlib.sha1(f"{base_key}\0{f}\0{fkey}".encode()).hexdigest()
 
-            for f in files:
-                c = bcache.get(ckey(f))
-                if c is not None:
-                    results[f] = ObjResult(c["ok"], c["warnings"], c["log"], c.get("module"),
-                                           cached=True)
-                else:
-                    # an up-to-date object would print nothing: compile it
-                    (builddir / obj_of(f)).unlink(missing_ok=True)
-        else:
-            rdir = builddir / META / "results"
+        # Besides the base cache (keyed on the base commit), every object's
+        # result is recorded in its build directory with the object's mtime,
+        # for both trees: an object make leaves alone keeps its recorded
+        # result.  A new base commit that changed a handful of files (a
+        # stable update) then recompiles those, not every object.
+        rdir = builddir / META / "results"
 
-            def rpath(f: str) -> Path:
-                return rdir / (f.replace("/", "__") + ".json")
+        def rpath(f: str) -> Path:
+            return rdir / (f.replace("/", "__") + ".json")
 
-            records: dict[str, dict] = {}
-            for f in files:
-                try:
-                    rec = json.loads(rpath(f).read_text())
-                except (OSError, ValueError):
-                    rec = None
-                o = builddir / obj_of(f)
-                if rec and rec.get("fkey") == fkey and rec.get("ok") \
-                        and rec.get("mtime") == _mtime(o):
-                    records[f] = rec
-                else:
-                    # no trustworthy record: make must compile it and show us
-                    o.unlink(missing_ok=True)
+        records: dict[str, dict] = {}
+        for f in files:
+            c = bcache.get(ckey(f)) if base_key else None
+            if c is not None:
+                results[f] = ObjResult(c["ok"], c["warnings"], c["log"], c.get("module"),
+                                       cached=True)
+                continue
+            try:
+                rec = json.loads(rpath(f).read_text())
+            except (OSError, ValueError):
+                rec = None
+            o = builddir / obj_of(f)
+            if rec and rec.get("fkey") == fkey and rec.get("ok") \
+                    and rec.get("mtime") == _mtime(o):
+                records[f] = rec
+            else:
+                # no trustworthy record: make must compile it and show us
+                # (an up-to-date object would print nothing)
+                o.unlink(missing_ok=True)
         todo = [f for f in files if f not in results]
         # .i goals: make regenerates them when the source or a header
         # changed (if_changed_dep), so proof() always reads a current one.
@@ -912,11 +914,9 @@ def build(src: Path, builddir: Path, files: Sequence[str],
                 if f in results and not results[f].cached and results[f].ok == ok:
                     return
                 results[f] = res
-            if not persist:
-                pass
-            elif base_key:
-                bcache.put(ckey(f), res.to_json())
-            else:
+            if persist:
+                if base_key:
+                    bcache.put(ckey(f), res.to_json())
                 rdir.mkdir(parents=True, exist_ok=True)
                 tmp = rpath(f).with_suffix(".tmp")
                 tmp.write_text(json.dumps({**res.to_json(), "fkey": fkey,
@@ -958,10 +958,12 @@ def build(src: Path, builddir: Path, files: Sequence[str],
                 ok = now is not None and now != before[f]
                 if not ok or f not in results:
                     finish(f, ok, seen_block[f] if ok else seen_block[f] + splitter.other[-20:])
-            elif not base_key and f in records and now == records[f]["mtime"]:
+            elif f in records and now == records[f]["mtime"]:
                 rec = records[f]
                 results[f] = ObjResult(rec["ok"], rec["warnings"], rec["log"], rec.get("module"),
                                        cached=True)
+                if base_key:
+                    bcache.put(ckey(f), results[f].to_json())
                 if on_result:
                     on_result(f, results[f])
             else:

@@ -11,6 +11,7 @@ without that record belongs to somebody else and is refused.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -106,6 +107,7 @@ def prepare(k: Kernel, branch: str, path: Path | None, force: bool) -> tuple[Pat
         if force and wt is not None and wt.is_dir():
             # reuse the checkout: resetting rewrites only the files that
             # differ, a fresh worktree writes all ~80k of them
+            remember_mtimes(wt, git(wt, "rev-parse", "HEAD").stdout.strip(), k.head)
             git(wt, "reset", "-q", "--hard", k.head)
             git(wt, "clean", "-q", "-fd", check=False)
             for key in ("dmacbBase", "dmacbApi", "dmacbApiSeries"):
@@ -133,6 +135,56 @@ def prepare(k: Kernel, branch: str, path: Path | None, force: bool) -> tuple[Pat
     _add(k, path, branch, new=True)
     git(k.path, "config", f"branch.{branch}.dmacbBase", k.head)
     return path, True
+
+
+def _mtimes_path(wt: Path) -> Path:
+    return cache_dir() / "mtimes" / (hashlib.sha1(str(wt.resolve()).encode()).hexdigest() + ".json")
+
+
+def remember_mtimes(wt: Path, tip: str, head: str) -> None:
+    """Before a rebuild resets the worktree from `tip` to `head`: the mtimes
+    of the files the reset rewrites, for restore_mtimes()."""
+    files = git(wt, "diff", "--name-only", tip, head).stdout.split()
+    m = {}
+    for f in files:
+        try:
+            m[f] = (wt / f).stat().st_mtime_ns
+        except OSError:
+            pass
+    p = _mtimes_path(wt)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"tip": tip, "mtimes": m}))
+
+
+def restore_mtimes(wt: Path) -> int:
+    """After the rebuild: a file whose content at the new tip is the one it
+    had at the old tip gets its old mtime back, so that make does not
+    recompile what the reset and the rewrite only rewrote (the API's
+    headers, every unchanged driver).  make's decision is then the one it
+    would have made had the branch not been rebuilt.  Returns how many."""
+    p = _mtimes_path(wt)
+    try:
+        saved = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return 0
+    files = sorted(saved["mtimes"])
+
+    def blobs(rev: str) -> dict[str, str]:
+        out = {}
+        for i in range(0, len(files), 500):
+            for line in git(wt, "ls-tree", "-r", rev, "--", *files[i:i + 500]).stdout.splitlines():
+                meta, _, f = line.partition("\t")
+                out[f] = meta.split()[2]
+        return out
+    now, before = (blobs("HEAD"), blobs(saved["tip"])) if files else ({}, {})
+    n = 0
+    for f in files:
+        if f in now and now[f] == before.get(f):
+            t = saved["mtimes"][f]
+            os.utime(wt / f, ns=(t, t))
+            n += 1
+    p.unlink()
+    return n
 
 
 def previous_ref(branch: str) -> str:
