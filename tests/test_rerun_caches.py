@@ -152,3 +152,59 @@ def test_parity_checker_results_reused_per_key(monkeypatch, tmp_path):
     assert set(got) == {("a.c", "cb"), ("b.c", "cb2")}
     parity.checker_side(db, tmp_path, items, keys={"a.c": "k1", "b.c": "k3"})
     assert len(calls) == 2 and len(made) == 2       # all cached: no database made
+
+
+def test_scan_of_a_descendant_from_the_ancestors_scan(tmp_path):
+    """A new commit's candidates come from its ancestor's cached scan and
+    the changed files alone, and equal a scan of the whole tree."""
+    from dmacb_lib import facts, kernel
+    t = tmp_path / "linux"
+    (t / "drivers" / "spi").mkdir(parents=True)
+    (t / "include" / "linux").mkdir(parents=True)
+    (t / "include" / "linux" / "dmaengine.h").write_text("\n")
+    (t / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 99\nSUBLEVEL = 0\nEXTRAVERSION =\n")
+    site = "#include <linux/dmaengine.h>\nvoid f(struct dma_async_tx_descriptor *d)\n" \
+           "{\n\td->callback = g;\n}\n"
+    for n in ("a", "b", "c"):
+        (t / "drivers" / "spi" / f"{n}.c").write_text(site if n != "c" else "int c;\n")
+    git(tmp_path, "init", "-q", "-b", "master", "linux")
+    git(t, "add", "-A")
+    git(t, "commit", "-q", "-m", "base")
+    assert facts.candidates(kernel.resolve(str(t))) == ["drivers/spi/a.c", "drivers/spi/b.c"]
+    (t / "drivers" / "spi" / "a.c").write_text("int a;\n")        # no longer a candidate
+    (t / "drivers" / "spi" / "c.c").write_text(site)              # now one
+    git(t, "commit", "-q", "-am", "update")
+    k = kernel.resolve(str(t))
+    calls = []
+    real = facts._grep_worktree
+    facts._grep_worktree = lambda k: calls.append(1) or real(k)
+    try:
+        got = facts.candidates(k)
+    finally:
+        facts._grep_worktree = real
+    assert calls == [] and got == ["drivers/spi/b.c", "drivers/spi/c.c"]
+    assert got == real(k)
+
+
+def test_verify_stage_skipped_only_for_the_same_inputs(tmp_path, repo):
+    from dmacb_lib import kernel, verify
+    (repo / "include" / "linux").mkdir(parents=True)
+    (repo / "include" / "linux" / "dmaengine.h").write_text("\n")
+    (repo / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 99\nSUBLEVEL = 0\nEXTRAVERSION =\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "kernel")
+    k = kernel.resolve(str(repo))
+    doc = {"tip": k.head, "commits": [], "_out": "x"}
+    out = tmp_path / "out"
+    out.mkdir()
+    key = verify._stage_key(k, repo, doc, False, False)
+    assert verify._stage_key(k, repo, dict(doc, _out="y"), False, False) == key
+    assert verify._stage_key(k, repo, dict(doc, commits=[{"commit": "c"}]), False, False) != key
+    assert verify._stage_key(k, repo, doc, True, False) != key
+    (out / "verify.json").write_text("{}")
+    verify._stage_put(out, key, 1)
+    assert verify._stage_done(out, key) == 1
+    (repo / "drivers" / "a.c").write_text("int dirty;\n")        # uncommitted change
+    assert verify._stage_key(k, repo, doc, False, False) != key
+    (out / "verify.json").write_text('{"edited": 1}')            # not the file it wrote
+    assert verify._stage_done(out, key) is None

@@ -28,7 +28,7 @@ from pathlib import Path
 from . import (chan_notify, checker, convert, csource, dashboard, delivery, formats, kbuild,
                rewrite, vchan_notify, worktree)
 from .kernel import Kernel
-from .util import Progress, cache_dir, die, file_digest, info, reports_dir
+from .util import PROJECT, Progress, cache_dir, die, file_digest, info, reports_dir
 
 
 def load_convert(k: Kernel, out_root: Path) -> dict:
@@ -374,6 +374,13 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
     files = sorted({f for c in doc["commits"] for f in c["files"]})
     info(f"verify: {len(doc['commits'])} driver commits, {len(files)} files on "
          f"{doc['branch']}")
+    stage_key = _stage_key(k, wt, doc, allow_untested, llvm)
+    done = _stage_done(out_root / k.release, stage_key)
+    if done is not None:
+        info(f"verify: nothing changed since the last run (the same branch, base, tools "
+             f"and dmacb): {out_root / k.release}/verify.md kept "
+             f"({time.monotonic() - t0:.1f}s)")
+        return done
     timings = {}
 
     t = time.monotonic()
@@ -459,7 +466,51 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
          for v in ("pass", "fail", "not-compile-tested")}
     info(f"verify: {n['pass']} pass, {n['fail']} fail, {n['not-compile-tested']} not "
          f"compile-tested -> {out_root / k.release}/verify.md ({total:.1f}s)")
-    return 0 if n["fail"] == 0 else 1
+    rc = 0 if n["fail"] == 0 else 1
+    _stage_put(out_root / k.release, stage_key, rc)
+    return rc
+
+
+def _stage_key(k: Kernel, wt: Path, doc: dict, allow_untested: bool, llvm: bool) -> str:
+    """What a whole verify run depends on: the branch and its base (their
+    commits, and that neither tree has uncommitted changes), convert.json,
+    dmacb's own code, SmPL and knowledge base, the checker and the
+    compilers.  The same key: the same verify.json."""
+    here = Path(__file__).resolve().parent
+    dirty = [worktree.git(t, "status", "--porcelain", "--untracked-files=no").stdout
+             for t in (k.path, wt)]
+    ccs = [kbuild.cc_version(kbuild.arch_spec(a)) for a in kbuild.DEFAULT_ARCHES]
+    code = file_digest([*here.rglob("*.py"), *(PROJECT / "cocci").glob("*"),
+                        *checker.KB.glob("*.tsv"), checker.ensure_binary(),
+                        PROJECT / "scripts" / "dmacb"])
+    stable = {x: v for x, v in doc.items() if not x.startswith("_")}
+    return hashlib.sha256(repr((k.head, doc["tip"], dirty, ccs, code, allow_untested, llvm,
+                                json.dumps(stable, sort_keys=True))).encode()).hexdigest()
+
+
+def _stage_file(outdir: Path) -> Path:
+    return cache_dir() / "verify" / "stage" / (
+        hashlib.sha1(str(outdir.resolve()).encode()).hexdigest() + ".json")
+
+
+def _stage_done(outdir: Path, key: str) -> int | None:
+    """The exit code of the last run, if it had this key and its verify.json
+    is still the one it wrote; else None."""
+    try:
+        rec = json.loads(_stage_file(outdir).read_text())
+        vj = (outdir / "verify.json").read_bytes()
+    except (OSError, ValueError):
+        return None
+    if rec.get("key") != key or rec.get("verify_json") != hashlib.sha256(vj).hexdigest():
+        return None
+    return rec["rc"]
+
+
+def _stage_put(outdir: Path, key: str, rc: int) -> None:
+    p = _stage_file(outdir)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"key": key, "rc": rc, "verify_json": hashlib.sha256(
+        (outdir / "verify.json").read_bytes()).hexdigest()}))
 
 
 def write_reports(outdir: Path, report: dict, timings: dict, total: float,
