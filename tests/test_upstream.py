@@ -145,12 +145,23 @@ static int other(struct dma_chan *c, struct completion *p)
 
 
 def test_site_flag_reads_code_not_comments():
-    text = upstream.csource.strip_comments(SRC)
-    assert upstream.site_flag(text, "go") == "hardirq"
-    assert upstream.site_flag(text, "other") == ""
-    assert upstream.site_flag(upstream.csource.strip_comments(
+    src = upstream.csource.parse(SRC)
+    assert upstream.site_flag(src, "go") == "hardirq"
+    assert upstream.site_flag(src, "other") == ""
+    assert upstream.site_flag(upstream.csource.parse(
         SRC.replace("DMA_PREP_INTERRUPT | DMA_PREP_HARDIRQ_CALLBACK", "DMA_PREP_INTERRUPT")),
         "go") == ""
+
+
+def test_site_flag_of_a_function_called_in_an_if_before_its_definition():
+    """j721e-csi2rx: `if (start(x)) {` in an earlier function is a call, not
+    start()'s definition (a text search for the definition took it)."""
+    src = upstream.csource.parse(
+        "static int start(int x);\n"
+        "static void cb(void *p)\n{\n\tif (start(1)) {\n\t\treturn;\n\t}\n}\n"
+        "static int start(int x)\n{\n\td = prep(c, DMA_PREP_HARDIRQ_CALLBACK);\n"
+        "\td->callback = cb;\n\treturn 0;\n}\n")
+    assert upstream.site_flag(src, "start") == "hardirq"
 
 
 def test_completions_outside_drivers_dma(tmp_path):
@@ -226,3 +237,10 @@ def test_carry_forward_on_the_fixture_tree(tmp_path):
     assert r.returncode == 2
     assert "different helper API" in r.stderr
     assert git(old, "branch", "--list", f"dmacb/{REL}") == ""
+
+
+def test_function_span_is_the_definition_not_a_call_in_an_if():
+    text = ("static void cb(void *p)\n{\n\tif (start(1)) {\n\t\treturn;\n\t}\n}\n"
+            "static int start(int x)\n{\n\treturn 0;\n}\n")
+    a, _, c = upstream.csource.function_span(text, "start")
+    assert text[a:c].startswith("static int start(int x)")

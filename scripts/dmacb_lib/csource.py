@@ -44,8 +44,11 @@ def strip_comments(text: str) -> str:
 
 def function_span(text: str, fn: str) -> tuple[int, int, int] | None:
     """(start of the declarator's line, its opening brace, one past the
-    closing brace) of fn's definition, found in the text by its shape."""
-    m = re.search(r"^[^\n;#]*\b" + re.escape(fn) + r"\s*\([^;{]*\)\s*\{", text, re.M)
+    closing brace) of fn's definition, found in the text by its shape: a
+    line that starts in column 0 (kernel style; `\tif (fn(x)) {` in an
+    earlier function is a call)."""
+    m = re.search(r"^(?![ \t])[^\n;#]*\b" + re.escape(fn) + r"\s*\([^;{]*\)\s*\{", text,
+                  re.M)
     if not m:
         return None
     i, depth = m.end(), 1

@@ -135,15 +135,15 @@ def _has_api_words(k: Kernel) -> bool:
     return bool(re.search(r"\bDMA_PREP_HARDIRQ_CALLBACK\b", text))
 
 
-def site_flag(text: str, fn: str) -> str:
+def site_flag(src: csource.Source, fn: str) -> str:
     """'hardirq' or 'task' when fn's body (comments and strings blanked)
-    names the flag, else ''."""
-    span = csource.function_span(text, fn)
-    if not span:
+    names the flag, else ''.  src: csource.parse() of the file (a text
+    search for the definition would take `if (fn(x)) {` for one)."""
+    f = src.functions.get(fn)
+    if f is None:
         return ""
-    body = text[span[1]:span[2]]
     for flag, action in FLAGS.items():
-        if re.search(rf"\b{flag}\b", body):
+        if re.search(rf"\b{flag}\b", f.body):
             return action
     return ""
 
@@ -153,11 +153,11 @@ def callback_flags(k: Kernel, sites_by_file: dict[str, set[str]]) -> dict[tuple[
     out = {}
     for f, fns in sites_by_file.items():
         try:
-            text = csource.strip_comments((k.path / f).read_text(errors="replace"))
+            src = csource.parse((k.path / f).read_text(errors="replace"))
         except OSError:
             continue
         for fn in fns:
-            a = site_flag(text, fn)
+            a = site_flag(src, fn)
             if a:
                 out[(f, fn)] = a
     return out
