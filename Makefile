@@ -27,7 +27,8 @@ export DMACB_OUT := $(OUT)
 endif
 
 .PHONY: all deps kernel-tree audit convert verify parity series api-check \
-	check check-python check-c check-reports check-real check-farm bench bench-convert bench-verify clean help
+	check check-python check-c check-reports check-real check-farm bench bench-convert bench-verify \
+	bench-rerun clean help
 
 all: audit
 
@@ -100,6 +101,10 @@ bench-convert:
 
 bench-verify:
 	/usr/bin/python3 scripts/bench_verify.py --stage $(if $(filter 1,$(LLVM)),--llvm)
+
+# make series again on a clone: unchanged, and after a 5-file stable update
+bench-rerun:
+	/usr/bin/python3 scripts/bench_rerun.py
 
 bench:
 	@if [ -z "$(KERNEL)" ]; then $(DMACB) kernel-tree; fi

@@ -79,11 +79,12 @@ def test_half_landed_sends_the_other_half(tmp_path):
         flagged = {(r["callback"], r["file"]) for r in conv["callbacks"]
                    if r["status"] == "converted" and r["action"] in ("hardirq", "task")
                    and subj.get(r["commit"]) in landed}
-        upstream = set(re.findall(r"^  - `(\w+)\(\)` in (\S+): (?:hardirq|task)", summary, re.M))
+        section = summary.split("## Already in the tree", 1)[1].split("\n## ", 1)[0]
+        upstream = set(re.findall(r"^  - `(\w+)\(\)` in (\S+): (?:hardirq|task)", section, re.M))
         assert upstream == flagged
         comp = {r["file"] for r in conv["callbacks"] if r["status"] == "converted"
                 and r["action"] == "completion" and subj.get(r["commit"]) in landed}
-        assert comp and comp == set(re.findall(r"^  - (\S+):\d+ ", summary, re.M))
+        assert comp and comp == set(re.findall(r"^  - (\S+):\d+ ", section, re.M))
     finally:
         wt = subprocess.run(["git", "-C", str(tree), "worktree", "list", "--porcelain"],
                             capture_output=True, text=True).stdout
