@@ -113,7 +113,9 @@ def _memo(script: Path, defines: list[str], text: str, name: str) -> Path:
     spatch's version, the script, the defines, the file's name and text.
     spatch is a pure function of them, so a rerun on an unchanged file
     (convert on the same tree, verify's rerun of the rewrites, a new
-    release that changed a handful of files) runs no spatch for it."""
+    release that changed a handful of files) runs no spatch for it.
+    DMACB_REWRITE_CACHE: another place (bench-convert: an empty one, so
+    that it measures the rewrites cold)."""
     if not _SPATCH_VERSION:
         _SPATCH_VERSION.append(version_line(["spatch", "--version"]) or "?")
     h = hashlib.sha256()
@@ -121,7 +123,9 @@ def _memo(script: Path, defines: list[str], text: str, name: str) -> Path:
                  "\0".join(defines).encode(), name.encode(), text.encode()):
         h.update(hashlib.sha256(part).digest())
     k = h.hexdigest()
-    return cache_dir() / "rewrite" / k[:2] / k
+    root = Path(os.environ["DMACB_REWRITE_CACHE"]) if os.environ.get("DMACB_REWRITE_CACHE") \
+        else cache_dir() / "rewrite"
+    return root / k[:2] / k
 
 
 def run_spatch(script: Path, defines: list[str], text: str, name: str) -> str:
