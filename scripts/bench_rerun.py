@@ -9,9 +9,9 @@ under the cache, never the tree itself), one untimed `make series` on it to
 warm every cache, then
   unchanged  `make series` again, --repeat times;
   update     --repeat times, each on top of the last: commit an edit to
-             --edits converted client files (a comment line after their
-             first line: every line number below it moves, as in a stable
-             update), `make series`.
+             --edits converted client files (a blank line before their
+             first #include: every line number below it moves, as in a
+             stable update), `make series`.
 Each run prints its wall time and the stages' own times (audit, convert,
 verify, series); after an update it says which series directories came out
 byte-identical to the run before the edit.
@@ -65,7 +65,10 @@ def series(tree: Path, out: Path) -> tuple[float, dict[str, float], str]:
 
 
 def snapshot(d: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*.patch"))}
+    """Patch files by series name (without its number: a series that
+    drops out renumbers the ones after it) and file name."""
+    return {re.sub(r"^\d+-", "", str(p.relative_to(d))): p.read_bytes()
+            for p in sorted(d.rglob("*.patch"))}
 
 
 def show(label: str, wall: float, stages: dict[str, float]) -> None:
@@ -119,9 +122,12 @@ def main() -> int:
     for i in range(args.repeat):
         # each update on top of the last, as stable releases follow each other
         for f in files:
+            # a blank line before the first #include: valid C wherever the
+            # file's header comment ends, and every later line number moves
             p = tree / f
             lines = p.read_text().split("\n")
-            lines.insert(1, f"/* stable update {i + 1} */")
+            at = next(n for n, ln in enumerate(lines) if ln.startswith("#include"))
+            lines.insert(at, "")
             p.write_text("\n".join(lines))
         git(tree, "commit", "-q", "-am", f"stable update {i + 1}")
         wall, stages, _ = series(tree, out)
