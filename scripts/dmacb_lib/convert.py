@@ -342,16 +342,12 @@ def commit_tasklets(k: Kernel, wt: Path, env: dict, res, api_tip: str,
                         chan_notify.uses(base, member), bh_wq), carried)
         if got:
             commits.append(got)
-    for f in upstream.chan_notify_users(wt, api_tip, api_files(api_tip, wt, k)):
+    for f in upstream.chan_notify_users(wt, api_tip, upstream.series_files(
+            upstream.series_patches(k.release))):
         records.append({"provider": f, "name": f.removeprefix("drivers/dma/").removesuffix(".c"),
                         "tasklet": "", "at": f, "files": [f], "status": "converted-upstream",
                         "reason": "delivers through dmaengine_chan_notify_*() already"})
     return commits, records
-
-
-def api_files(api_tip: str, wt: Path, k: Kernel) -> set[str]:
-    """The files the helper-API series writes: those of its patches."""
-    return upstream.series_files(upstream.series_patches(k.release))
 
 
 def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
@@ -368,7 +364,11 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
         die(f"{outdir}/callbacks.json is of {data['tree_commit'][:12]}, not HEAD")
 
     patches = api_series(k.release)
-    st = upstream.api_state(k, patches)
+    # the audit just checked this commit (callbacks.json is of HEAD) against
+    # the same series: not twice
+    got = data.get("api") or {}
+    st = (upstream.ApiState.from_dict(got) if got.get("series") == upstream.series_name(patches)
+          else upstream.api_state(k, patches))
     if st.state == "different":
         die(f"{st.line()}; convert a tree without it")
     wt, created = worktree.prepare(k, branch, wt_path, force)

@@ -98,8 +98,8 @@ def _grep_worktree(k: Kernel) -> list[str]:
     (0.1 s), on each hit as the first grep prints it, they cost almost nothing.
     """
     proc = subprocess.Popen(["git", "-C", str(k.path), "grep", "-l", "-I", "-F",
-                             "-e", ">callback", "-e", ".callback", "-e", "> callback",
-                             "-e", ". callback", "--", "*.c", "*.h"],
+                             *[a for w in SITE_WORDS for a in ("-e", w.decode())],
+                             "--", "*.c", "*.h"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     out = []
     assert proc.stdout
@@ -115,6 +115,11 @@ def _grep_worktree(k: Kernel) -> list[str]:
                 out.append(p)
     proc.wait()
     return sorted(out)
+
+
+# The scan's first step: git grep -F for these (the whole tree), or a test
+# of the same words (the files a descendant changed).
+SITE_WORDS = (b">callback", b".callback", b"> callback", b". callback")
 
 
 def _scan_file(k: Kernel) -> Path:
@@ -186,8 +191,8 @@ def _from_ancestor(k: Kernel) -> list[str] | None:
             data = (k.path / p).read_bytes()
         except OSError:
             continue            # deleted
-        if any(t in data for t in (b">callback", b".callback", b"> callback", b". callback")) \
-                and any(w in data for w in _DMA_WORDS) and _has_site(data):
+        if any(t in data for t in SITE_WORDS) and any(w in data for w in _DMA_WORDS) \
+                and _has_site(data):
             got.add(p)
     return sorted(got)
 

@@ -61,6 +61,11 @@ class ApiState:
                 f"{self.different[0]}): an earlier version of dmacb's patches or another "
                 f"series; nothing is converted on top of it")
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "ApiState":
+        return cls(d["state"], list(d["present"]), list(d["missing"]), list(d["different"]),
+                   d["series"])
+
     def as_dict(self) -> dict:
         return {"state": self.state, "series": self.series, "present": self.present,
                 "missing": self.missing, "different": self.different}
@@ -71,6 +76,14 @@ def series_patches(release: str) -> list[Path]:
     when the project has none for it)."""
     d = delivery.api_dir(release)
     return sorted(d.glob("*.patch")) if d and d.is_dir() else []
+
+
+def series_name(patches: list[Path]) -> str:
+    """The series' directory as reports name it (relative to the project)."""
+    if not patches:
+        return ""
+    d = patches[0].parent
+    return str(d.relative_to(PROJECT)) if d.is_relative_to(PROJECT) else str(d)
 
 
 def _apply(env: dict, cwd: Path, patch: Path, *extra: str) -> bool:
@@ -87,11 +100,7 @@ def api_state(k: Kernel, patches: list[Path], rev: str | None = None) -> ApiStat
     same files).  Then oldest first on what is left: a patch taken out is
     present (and is put back), one that applies is missing (and is applied,
     for its successors), one that does neither differs."""
-    series = ""
-    if patches:
-        d = patches[0].parent
-        series = str(d.relative_to(PROJECT)) if d.is_relative_to(PROJECT) else str(d)
-    st = ApiState("absent", series=series)
+    st = ApiState("absent", series=series_name(patches))
     with tempfile.TemporaryDirectory(prefix="dmacb-api-") as tmp:
         env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
         # an index of only the files the series touches: a whole tree's
@@ -170,18 +179,12 @@ def completions(k: Kernel) -> list[dict]:
                         "--", "*.c", ":!drivers/dma", ":!Documentation"],
                        cwd=k.path, capture_output=True, text=True)
     out = []
-    for hit in r.stdout.split():
-        f = hit
+    for f in r.stdout.split():
         src = csource.parse((k.path / f).read_text(errors="replace"))
         for m in re.finditer(r"\bdmaengine_desc_set_completion\s*\(", src.text):
             line = src.text.count("\n", 0, m.start()) + 1
             fn = next((n for n, d in src.functions.items() if d.line <= line <= d.end), "")
-            close = m.end()
-            depth = 1
-            while close < len(src.text) and depth:
-                depth += {"(": 1, ")": -1}.get(src.text[close], 0)
-                close += 1
-            args = csource.split_args(src.text[m.end():close - 1])
+            args = csource.split_args(csource._parenthesised(src.text, m.end() - 1))
             out.append({"file": f, "line": line, "function": fn,
                         "completion": " ".join(args[1].split()) if len(args) > 1 else ""})
     return out
