@@ -151,3 +151,94 @@ def test_own_delivery_the_series_removes():
     p = d.provider("drivers/dma/k3.c", False)
     assert not p.locked and p.task
     assert vchan_notify.candidates(res, d.own_delivery_removed)[0].reason == ""
+
+
+HOOKED = """struct virt_dma_chan { int lock; };
+struct xchan { struct virt_dma_chan vc; int busy; };
+
+static void x_fill(struct dmaengine_result *r)
+{
+	r->residue = 0;
+}
+
+static void x_desc_result(struct virt_dma_chan *vc, struct virt_dma_desc *vd,
+			  struct dmaengine_result *r)
+{
+	if (r)
+		x_fill(r);
+}
+
+static void x_sleepy_result(struct virt_dma_chan *vc, struct virt_dma_desc *vd,
+			    struct dmaengine_result *r)
+{
+	msleep(1);
+}
+
+static int x_probe(struct xchan *c)
+{
+	c->vc.desc_result = x_desc_result;
+	return 0;
+}
+"""
+
+
+@pytest.fixture
+def hooked_tree(tmp_path, monkeypatch):
+    """A tree with one provider file that sets virt-dma's desc_result hook."""
+    from conftest import git_tree
+    from dmacb_lib import kernel
+    src = tmp_path / "src"
+    (src / "drivers/dma").mkdir(parents=True)
+    (src / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 99\nSUBLEVEL = 0\n"
+                                  "EXTRAVERSION = -hook\n")
+    (src / "drivers/dma/x.c").write_text(HOOKED)
+    (src / "include/linux").mkdir(parents=True)
+    (src / "include/linux/dmaengine.h").write_text("/* empty */\n")
+    monkeypatch.setenv("DMACB_CACHE", str(tmp_path / "cache"))
+    return kernel.resolve(str(git_tree(src, tmp_path / "linux")))
+
+
+def test_desc_result_hooks_are_found():
+    assert vchan_notify.hooks({"drivers/dma/x.c": HOOKED}) == [("drivers/dma/x.c",
+                                                               "x_desc_result")]
+    # a comment naming the hook sets nothing
+    assert vchan_notify.hooks({"a.c": "/* vc.desc_result = x; */\n"}) == []
+
+
+@pytest.mark.skipif(not shutil.which("spatch"), reason="needs spatch")
+def test_desc_result_hook_is_judged_for_hard_irq(hooked_tree):
+    """vchan_notify_irq() makes virt-dma run the hook in hard IRQ: a hook
+    that sleeps keeps the provider as it is; one that only fills in the
+    result (through a helper) lets it be converted."""
+    k = hooked_tree
+    f = "drivers/dma/x.c"
+
+    def show(p):
+        return (k.path / p).read_text()
+    assert vchan_notify.hook_problems(k, 1, show, f, "x_desc_result") == ""
+    why = vchan_notify.hook_problems(k, 1, show, f, "x_sleepy_result")
+    assert "hard IRQ" in why and "may-sleep (msleep" in why
+    assert "cannot find" in vchan_notify.hook_problems(k, 1, show, f, "x_missing")
+    # what the audit judged is the tree without the helper-API series: a
+    # function the hook runs that the series changes is left for a person
+    changed = HOOKED.replace("r->residue = 0;", "r->residue = 1;")
+    why = vchan_notify.hook_problems(k, 1, lambda p: changed, f, "x_desc_result")
+    assert "changes x_fill()" in why
+
+
+def test_verify_checks_the_hook_of_a_converted_provider():
+    from dmacb_lib import verify
+    doc = {"callbacks": [], "providers": [
+        {"status": "converted", "hooks": [["drivers/dma/x.c", "x_desc_result"]]},
+        {"status": "not-converted", "hooks": [["drivers/dma/y.c", "y_result"]]}]}
+    assert verify.plan_rows(doc) == [("hardirq", "drivers/dma/x.c", "x_desc_result",
+                                      "unlocked")]
+
+
+def test_provider_message_names_the_hook():
+    from dmacb_lib import commitmsg
+    msg = commitmsg.provider_message("dmaengine: x:", "x", [("drivers/dma/x.c", "x_irq")],
+                                     [("drivers/dma/x.c", "x_desc_result")])
+    assert "desc_result hook, x_desc_result(), just before each" in msg
+    assert "desc_result" not in commitmsg.provider_message("dmaengine: x:", "x",
+                                                           [("drivers/dma/x.c", "x_irq")])

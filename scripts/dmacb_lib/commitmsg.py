@@ -217,9 +217,11 @@ def message(prefix: str, conv: list[dict], delivery: str = "") -> str:
     return subject + "\n\n" + "\n\n".join(_para(p) for p in paras) + "\n"
 
 
-def provider_message(prefix: str, name: str, handlers: list[tuple[str, str]]) -> str:
+def provider_message(prefix: str, name: str, handlers: list[tuple[str, str]],
+                     hooks: list[tuple[str, str]] = ()) -> str:
     """Commit message for one provider given vchan_notify_irq() (the
-    checks of vchan_notify.intent(), and nothing more)."""
+    checks of vchan_notify.intent() and, for a desc_result hook,
+    vchan_notify.hook_problems(); nothing more)."""
     hs = [h for _, h in handlers]
     one = len(hs) == 1
     subject = f"{prefix} deliver hardirq-safe notifications from the interrupt handler"
@@ -235,8 +237,17 @@ def provider_message(prefix: str, name: str, handlers: list[tuple[str, str]]) ->
         "with DMA_PREP_HARDIRQ_CALLBACK are then delivered from the interrupt "
         "handler instead of the dmaengine core's deferred path, so a flagged callback "
         "may restart the channel, read its status or terminate it. Every other "
-        "notification, and freeing the descriptors, stays on the deferred path.",
-        "Generated with dmacb's semantic patch cocci/vchan_notify_irq.cocci."]
+        "notification, and freeing the descriptors, stays on the deferred path."]
+    for _, fn in hooks:
+        paras.append(
+            f"virt-dma calls {name}'s desc_result hook, {fn}(), just before each "
+            f"notification, so for those delivered from the interrupt handler it now "
+            f"runs there too, with no lock held. The rules of dmacb's hardirq contract "
+            f"that apply with no lock held (no sleeping call, no _bh lock, no lock "
+            f"other code takes with interrupts on, nothing softirq-only, no re-enabling "
+            f"of interrupts, no time-bounded poll) find nothing in it or in the "
+            f"functions it calls.")
+    paras.append("Generated with dmacb's semantic patch cocci/vchan_notify_irq.cocci.")
     return subject + "\n\n" + "\n\n".join(_para(p) for p in paras) + "\n"
 
 

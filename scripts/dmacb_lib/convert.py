@@ -274,7 +274,8 @@ def _land(k: Kernel, wt: Path, env: dict, api_tip: str, base: dict[str, str],
 
 
 def commit_providers(k: Kernel, wt: Path, env: dict, deliv: delivery.Delivery, api_tip: str,
-                     carried: dict[str, str] | None = None) -> tuple[list[dict], list[dict]]:
+                     carried: dict[str, str] | None = None, jobs: int = 1
+                     ) -> tuple[list[dict], list[dict]]:
     """The provider side (vchan_notify.py): one commit per provider whose
     interrupt handlers get vchan_notify_irq(), from the text of the API
     series' tip (the series changes some providers: vchan_synchronize(),
@@ -296,9 +297,20 @@ def commit_providers(k: Kernel, wt: Path, env: dict, deliv: delivery.Delivery, a
         if not changed:
             rec.update(status="not-converted", reason=why)
             continue
+        hooks = vchan_notify.hooks(base)
+
+        def show(f: str, base=base) -> str:
+            return base.get(f) or worktree.git(wt, "show", f"{api_tip}:{f}",
+                                               check=False).stdout
+        why = next((w for w in (vchan_notify.hook_problems(k, jobs, show, f, fn)
+                                for f, fn in hooks) if w), "")
+        if why:
+            rec.update(status="not-converted", reason=why)
+            continue
+        extra = {"hooks": [[f, fn] for f, fn in hooks]} if hooks else {}
         got = _land(k, wt, env, api_tip, base, changed, rec,
-                    {"script": vchan_notify.SCRIPT.relative_to(PROJECT).as_posix()},
-                    lambda pfx: commitmsg.provider_message(pfx, pl.name, done), carried)
+                    {"script": vchan_notify.SCRIPT.relative_to(PROJECT).as_posix(), **extra},
+                    lambda pfx: commitmsg.provider_message(pfx, pl.name, done, hooks), carried)
         if got:
             commits.append(got)
     return commits, records
@@ -383,7 +395,7 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
     try:
         t1 = time.monotonic()
         pcommits, prov = commit_providers(k, wt, env, deliv, api[-1] if api else k.head,
-                                          carried)
+                                          carried, jobs)
         t2 = time.monotonic()
         tcommits, ptasks = commit_tasklets(k, wt, env, deliv.res, api[-1] if api else k.head,
                                            carried)

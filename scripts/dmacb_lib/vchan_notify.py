@@ -18,7 +18,12 @@ prove mechanical is left for a person, with the reason:
     then run with a lock held);
   - a vc.lock unlock in the handler is not followed by the handler's
     return (inside a loop over channels, or before the interrupt is
-    acknowledged): vchan_notify_irq() must be the last step.
+    acknowledged): vchan_notify_irq() must be the last step;
+  - the provider sets virt-dma's desc_result hook (k3-udma) and the hardirq
+    contract does not hold for it: virt-dma calls the hook just before each
+    notification, so vchan_notify_irq() runs it in hard IRQ too.  The hook
+    and what it reaches are judged with the audit's rules (hook_problems());
+    verify's C checker judges them again (verify.plan_rows()).
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ _LOCK_CALL = re.compile(r"\b((?:raw_)?(?:spin|read|write)_(?:lock|trylock)(?:_ir
                         r"|mutex_(?:lock|trylock)\w*)\s*\(\s*([^,;]+?)\s*[,)]")
 _UNLOCK_LINE = re.compile(r"^([ \t]*)spin_unlock(?:_irqrestore)?\(&(\S+?)\.lock(?:, \w+)?\);[ \t]*$")
 _NOTIFY = "vchan_notify_irq"
+# virt-dma's per-channel hook (helper API v2, patch 0006): vc.desc_result = fn;
+_HOOK = re.compile(r"\bdesc_result\s*=\s*(\w+)\s*;")
 
 
 @dataclass
@@ -183,3 +190,48 @@ def rewrite_provider(base_text: dict[str, str], tree: Path, pl: Plan
         done.append((f, h))
     changed = {f: t for f, t in texts.items() if t != base_text[f]}
     return changed, done, ""
+
+
+def hooks(texts: dict[str, str]) -> list[tuple[str, str]]:
+    """(file, function) of each desc_result hook the provider's files set."""
+    return sorted({(f, fn) for f, t in texts.items()
+                   for fn in _HOOK.findall(csource.strip_comments(t))})
+
+
+def hook_problems(k, jobs: int, show, file: str, fn: str) -> str:
+    """'' when virt-dma's desc_result hook fn() of `file` may run in hard IRQ
+    with no lock held (what vchan_notify_irq() makes of it), else why not.
+
+    Judged with the audit's contract rules (contract/rules.py) on the facts
+    of the base tree; show(path) -> the file's text at the helper-API
+    series' tip: a function the hook reaches must be the same there, or the
+    judgement would be of other code."""
+    from . import facts as factsmod, vocab
+    from .contract import rules, tables
+    from .index import Index
+    from .verdict import Judge
+    what = f"virt-dma calls its desc_result hook {fn}() before each notification"
+    t = tables.load()
+    facts = factsmod.collect(k, [file], jobs, True, quiet=True)
+    ff = facts.get(file)
+    if ff is None or fn not in ff.functions:
+        return f"{what}, and dmacb cannot find {fn}() in {file} to judge it"
+    if ff.timeout or ff.spatch_failed:
+        return f"{what}, and spatch could not parse {file} to judge it"
+    judge = Judge(Index(facts, k.path), t, k.path)
+    ctx = rules.make_ctx(t, judge.eff, (file, fn), judge.flags, locked_delivery=False)
+    bad = [x for x in rules.check(ctx) if x.reason not in vocab.INFO_REASONS]
+    if bad:
+        return (f"{what}; vchan_notify_irq() would run it in hard IRQ, where the hardirq "
+                f"contract does not hold for it: " +
+                ", ".join(f"{x.reason} ({x.call}, {x.file}:{x.line})" for x in bad[:3]))
+    for nf, nfn in ctx.reach.order:
+        try:
+            before = (k.path / nf).read_text(errors="replace")
+        except OSError:
+            before = ""
+        a, b = csource.function_span(before, nfn), csource.function_span(show(nf), nfn)
+        if a is None or b is None or before[a[0]:a[2]] != show(nf)[b[0]:b[2]]:
+            return (f"{what}, and the helper-API series changes {nfn}(), which it runs: "
+                    f"dmacb judged the tree without the series, so a person must judge it")
+    return ""

@@ -227,6 +227,11 @@ def plan_rows(doc: dict) -> list[tuple]:
             rows.append(("completion", r["file"],
                          r["callback"] if r.get("deleted") else None,
                          r.get("completion_struct"), r.get("completion_field")))
+    for r in doc.get("providers", []):
+        # a provider's desc_result hook, which vchan_notify_irq() runs in
+        # hard IRQ with no lock held (vchan_notify.hook_problems())
+        if r["status"] == "converted":
+            rows.extend(("hardirq", f, fn, "unlocked") for f, fn in r.get("hooks", []))
     return rows
 
 
