@@ -31,6 +31,7 @@ static const char *const drop_exact[] = {
 	"-mabi=lp64", "-fno-tree-loop-im", "-mindirect-branch-cs-prefix",
 	"-fno-partial-inlining", "-fno-reorder-blocks",
 	"-mno-fdpic",			/* arm */
+	"-mmultiple", "-mno-readonly-in-sdata", "-mno-string",	/* powerpc */
 	NULL
 };
 
@@ -56,6 +57,7 @@ static const char *const drop_prefix[] = {
 	"-ftrivial-auto-var-init=", "-mstack-protector-guard",
 	"-fdiagnostics-color", "-fpatchable-function-entry=", "-fasan-shadow-offset=",
 	"-falign-jumps=",
+	"-ffixed-r",			/* powerpc: -ffixed-r2, the current task */
 	NULL
 };
 

@@ -566,7 +566,30 @@ def test_armv5_is_arm_allmodconfig_with_the_v5_platforms(fake, monkeypatch):
     assert b.name.endswith("armv5")
     assert kbuild.config_label(kbuild.arch_spec("armv5")).startswith(
         "armv5 allmodconfig (ARCH=arm ARCH_MULTI_V5; ")
-    assert kbuild.DEFAULT_ARCHES[-1] == "armv5"      # the last resort
+    assert kbuild.DEFAULT_ARCHES.index("armv5") > kbuild.DEFAULT_ARCHES.index("arm")
+
+
+def test_ppc32_is_powerpc_allmodconfig_with_32_bit_book3s(fake, monkeypatch):
+    """fsldma needs FSL_SOC, which powerpc's plain (64-bit) allmodconfig
+    does not select."""
+    seen = []
+    real = kbuild.run_make
+
+    def spy(args, js=None):
+        seen.append(list(args))
+        return real(args, js)
+    monkeypatch.setattr(kbuild, "run_make", spy)
+    monkeypatch.setattr(kbuild, "cc_version", lambda a: "12.2.0")
+    b = kbuild.prepare(fake["base"], "6.99.0", "ppc32", tag="base")
+    allmod = next(a for a in seen if "allmodconfig" in a)
+    assert "ARCH=powerpc" in allmod and "CROSS_COMPILE=powerpc-linux-gnu-" in allmod
+    frag = next(a for a in allmod if a.startswith("KCONFIG_ALLCONFIG="))
+    text = Path(frag.split("=", 1)[1]).read_text()
+    assert "CONFIG_PPC64=n" in text and "CONFIG_PPC_BOOK3S_32=y" in text
+    assert b.name.endswith("ppc32")
+    assert kbuild.config_label(kbuild.arch_spec("ppc32")).startswith(
+        "ppc32 allmodconfig (ARCH=powerpc PPC_BOOK3S_32; ")
+    assert kbuild.DEFAULT_ARCHES[-1] == "ppc32"      # the last resort
 
 
 def test_unseen_lines_are_retried_on_the_next_architecture(fake, monkeypatch):

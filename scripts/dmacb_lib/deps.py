@@ -19,6 +19,7 @@ PACKAGES = [
     "python3-pytest", "flex", "bison", "bc", "libelf-dev", "libssl-dev",
     "b4", "git", "make", "gcc", "lld", "llvm",
     "gcc-aarch64-linux-gnu", "gcc-arm-linux-gnueabihf",   # verify: arm64/arm builds
+    "gcc-powerpc-linux-gnu",                               # verify: ppc32 builds
     "python3-ply", "python3-git",          # checkpatch.pl's spdxcheck.py
     "chromium",                            # the dashboard test (headless)
 ]

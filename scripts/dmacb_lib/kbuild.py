@@ -5,7 +5,7 @@ For every converted driver file this module answers four questions, on the
 user's tree ("base", never modified) and on the converted worktree ("conv"):
 
   1. Which configuration really builds the object?  x86_64 allmodconfig
-     first, then arm64, arm and armv5 (Debian's cross gcc).  "Really" matters:
+     first, then arm64, arm, armv5 and ppc32 (Debian's cross gcc).  "Really" matters:
      `make O=B path/file.o` compiles a file even when its Kconfig option is
      off (KERNEL-FACTS, Kbuild), so a clean build proves nothing on its own.
      in_config() asks Kbuild itself (see there).
@@ -117,11 +117,16 @@ ARCHES: dict[str, Arch] = {
     "armv5": Arch("armv5", "arm", "arm-linux-gnueabihf-", "gcc-arm-linux-gnueabihf",
                   allconfig="CONFIG_ARCH_MULTI_V7=n\nCONFIG_ARCH_MULTI_V6=n\n"
                             "CONFIG_ARCH_MULTI_V5=y\n"),
+    # powerpc allmodconfig is 64-bit Book3S, which has no FSL_SOC; the
+    # 32-bit Book3S platforms (83xx, 86xx, 512x) select it: fsldma,
+    # mpc512x_dma, bestcomm and their clients
+    "ppc32": Arch("ppc32", "powerpc", "powerpc-linux-gnu-", "gcc-powerpc-linux-gnu",
+                  allconfig="CONFIG_PPC64=n\nCONFIG_PPC_BOOK3S_32=y\n"),
 }
 # The order verify_builds() tries them in: x86_64 reaches most clients
 # (COMPILE_TEST), arm64 and arm add the AMBA/SoC-only ones, armv5 the
-# ARMv5 SoCs' (spi-mxs).
-DEFAULT_ARCHES = ("x86_64", "arm64", "arm", "armv5")
+# ARMv5 SoCs' (spi-mxs), ppc32 the Freescale PowerPC ones (fsldma).
+DEFAULT_ARCHES = ("x86_64", "arm64", "arm", "armv5", "ppc32")
 # use_llvm(): every architecture built with LLVM=1 (clang targets them all,
 # no cross compiler needed); the compile database then is clang's own.
 LLVM = False
