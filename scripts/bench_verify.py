@@ -231,8 +231,15 @@ def stage(args) -> int:
                 arch = b["config"].split()[0]
                 by_arch.setdefault(arch, []).append(f)
     files = [f for fs in by_arch.values() for f in fs]
+    # the provider commits (vchan_notify_irq(), provider tasklets) are
+    # verified with the clients': their objects are in the floor and the stage
+    cj = json.loads((PROJECT / "reports" / k.release / "convert.json").read_text())
+    pc = {r.get("commit") for r in cj.get("providers", []) + cj.get("provider_tasklets", [])
+          if r["status"] == "converted"}
+    prov = {f for c in cj["commits"] if c["commit"] in pc for f in c["files"]}
     print(f"load average: {os.getloadavg()[0]:.2f}; {len(files)} objects: "
-          + ", ".join(f"{a} {len(fs)}" for a, fs in sorted(by_arch.items())))
+          + ", ".join(f"{a} {len(fs)} ({sum(1 for f in fs if f in prov)} of providers)"
+                      for a, fs in sorted(by_arch.items())))
     floors, stages = [], []
     for i in range(args.repeat):
         touch(conv, files)
