@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -208,3 +209,39 @@ def test_verify_stage_skipped_only_for_the_same_inputs(tmp_path, repo):
     assert verify._stage_key(k, repo, doc, False, False) != key
     (out / "verify.json").write_text('{"edited": 1}')            # not the file it wrote
     assert verify._stage_done(out, key) is None
+
+
+@pytest.mark.skipif(not shutil.which("spatch"), reason="needs spatch")
+def test_unchanged_audit_copies_its_outputs(tmp_path):
+    """An audit of the same commit, with the same dmacb, on a tree without
+    changes copies the earlier outputs; an uncommitted edit is audited as it
+    is, and undoing it finds the first outputs again."""
+    import json
+    from conftest import FIXTURE_TREE, git_tree, run_dmacb
+    tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
+    out, cache = tmp_path / "o", tmp_path / "c"
+    rel = out / "6.99.0-fixture"
+
+    def audit() -> str:
+        r = run_dmacb("audit", "--kernel", str(tree), "--out", str(out), cache=cache)
+        assert r.returncode == 0, r.stderr
+        return r.stderr
+    assert "audit: unchanged" not in audit()
+    names = ("callbacks.json", "callbacks.csv", "summary.md", "providers.json")
+    first = {n: (rel / n).read_bytes() for n in names}
+    for n in names:
+        (rel / n).unlink()
+    assert "audit: unchanged" in audit()
+    assert {n: (rel / n).read_bytes() for n in names} == first
+    assert (rel / "index.html").exists()
+
+    f = tree / "drivers" / "spi" / "spi-fixture-complete.c"
+    text = f.read_text()
+    f.write_text(text.replace("complete(&", "msleep(1);\n\tcomplete(&", 1))
+    assert "audit: unchanged" not in audit()
+    c = next(c for c in json.loads((rel / "callbacks.json").read_text())["callbacks"]
+             if c["callback"] == "fix_spi_dma_done")
+    assert "may-sleep" in c["reasons"]
+    f.write_text(text)
+    assert "audit: unchanged" in audit()
+    assert (rel / "callbacks.json").read_bytes() == first["callbacks.json"]

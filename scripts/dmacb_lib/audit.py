@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import bisect
 import copy
+import hashlib
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -21,7 +23,7 @@ from .contract import tables as contract_tables
 from .index import Index
 from .verdict import Judge
 from .kernel import Kernel
-from .util import info, reports_dir
+from .util import PROJECT, cache_dir, file_digest, info, reports_dir
 
 
 def api_gaps(k: Kernel) -> list[str]:
@@ -477,16 +479,73 @@ def mark_upstream(k: Kernel, callbacks: list[Callback]) -> dict:
             "upstream_completions": upstream.completions(k)}
 
 
+# What the audit writes itself (the dashboard, index.html, is rewritten
+# from every stage's files on each run; providers.* are the providers
+# audit's, cached on their own).
+_OUTPUTS = ("callbacks.json", "callbacks.csv", "summary.md")
+
+
+def _output_key(k: Kernel, outdir: Path) -> str:
+    """What an audit's outputs depend on, on a tree without changes: its
+    commit, where it and the outputs are, spatch's version, and all of
+    dmacb that the audit runs (code, SmPL, knowledge base, the helper-API
+    series it looks for)."""
+    from .util import version_line
+    here = Path(__file__).resolve().parent
+    code = file_digest([*here.rglob("*.py"), *(PROJECT / "cocci").glob("*"),
+                        *(PROJECT / "kb").glob("*.tsv"),
+                        *(q for q in (PROJECT / "patches" / "api").rglob("*") if q.is_file()),
+                        PROJECT / "scripts" / "dmacb"])
+    return hashlib.sha1(repr((k.head, k.release, str(k.path.resolve()), str(outdir.resolve()),
+                              version_line(["spatch", "--version"]), code)).encode()
+                        ).hexdigest()[:20]
+
+
+def _unchanged(k: Kernel, outdir: Path, key: str) -> bool:
+    """Copy the outputs of an earlier audit with this key, if there is one."""
+    odir = cache_dir() / "audit-out" / key
+    if not all((odir / n).exists() for n in _OUTPUTS):
+        return False
+    outdir.mkdir(parents=True, exist_ok=True)
+    for n in _OUTPUTS:
+        shutil.copyfile(odir / n, outdir / n)
+    return True
+
+
+def _keep(outdir: Path, key: str) -> None:
+    odir = cache_dir() / "audit-out" / key
+    tmp = odir.with_name(odir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for n in _OUTPUTS:
+        shutil.copyfile(outdir / n, tmp / n)
+    shutil.rmtree(odir, ignore_errors=True)
+    tmp.rename(odir)
+
+
 def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool = True,
         farm=None) -> int:
     """farm: a farm.Farm to run the client facts' spatch on (--hosts); the
-    providers' spatch stays here."""
+    providers' spatch stays here.
+
+    On a tree without uncommitted changes the outputs are cached per commit
+    and dmacb version (_output_key()): an unchanged rerun copies them."""
     t0 = time.monotonic()
     out_root = reports_dir(out_root)
     kb = contract_tables.load()        # a bad table stops here, before anything is written
     gaps = api_gaps(k)
     for g in gaps:
         info(f"note: {g}")
+    outdir = out_root / k.release
+    okey = _output_key(k, outdir) if use_cache and farm is None and \
+        not factsmod.changed_files(k) else None
+    if okey and _unchanged(k, outdir, okey):
+        from . import dashboard, providers
+        (outdir / "farm.json").unlink(missing_ok=True)     # an earlier farm run's note
+        info(f"audit: unchanged, {outdir} ({time.monotonic() - t0:.1f}s)")
+        rc = providers.run(k, out_root, jobs, use_cache)
+        dashboard.write(outdir, k.path)         # with this run's providers.json
+        return rc
     # Background work, overlapping the scan and spatch: git ls-tree for the
     # cache keys, the text reader, the guess at the follow-up files.
     bg = ThreadPoolExecutor(2)
@@ -567,7 +626,6 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
     failures = [{"file": p, "error": ff.spatch_failed} for p, ff in sorted(files.items())
                 if ff.spatch_failed]
 
-    outdir = out_root / k.release
     report.write(outdir, k, callbacks, {
         "candidates": len(cands), "files_with_facts": len(files),
         "passthrough": passthrough, "unparsed_functions": unparsed_functions,
@@ -575,6 +633,8 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
         "not_descriptor": not_desc, "unmatched_lines": unmatched, "gaps": gaps,
         **landed,
     })
+    if okey:
+        _keep(outdir, okey)
     info(f"audit: {len(callbacks)} callbacks in {len({c.sites[0].file for c in callbacks})} "
          f"files -> {outdir} ({time.monotonic() - t0:.1f}s)")
     if farm:
