@@ -547,7 +547,9 @@ def test_prepare_stamp(fake):
         kbuild.build(fake["base"], b1, ["drivers/a/ok.c"])
 
 
-def test_armv5_is_arm_allmodconfig_with_the_v5_platforms(fake, monkeypatch):
+def _allmodconfig(fake, monkeypatch, arch: str):
+    """prepare() of arch in the fake tree: its allmodconfig make's arguments,
+    the KCONFIG_ALLCONFIG fragment, every make's arguments, the directory."""
     seen = []
     real = kbuild.run_make
 
@@ -556,11 +558,15 @@ def test_armv5_is_arm_allmodconfig_with_the_v5_platforms(fake, monkeypatch):
         return real(args, js)
     monkeypatch.setattr(kbuild, "run_make", spy)
     monkeypatch.setattr(kbuild, "cc_version", lambda a: "12.2.0")
-    b = kbuild.prepare(fake["base"], "6.99.0", "armv5", tag="base")
+    b = kbuild.prepare(fake["base"], "6.99.0", arch, tag="base")
     allmod = next(a for a in seen if "allmodconfig" in a)
-    assert "ARCH=arm" in allmod and "CROSS_COMPILE=arm-linux-gnueabihf-" in allmod
     frag = next(a for a in allmod if a.startswith("KCONFIG_ALLCONFIG="))
-    text = Path(frag.split("=", 1)[1]).read_text()
+    return allmod, Path(frag.split("=", 1)[1]).read_text(), seen, b
+
+
+def test_armv5_is_arm_allmodconfig_with_the_v5_platforms(fake, monkeypatch):
+    allmod, text, seen, b = _allmodconfig(fake, monkeypatch, "armv5")
+    assert "ARCH=arm" in allmod and "CROSS_COMPILE=arm-linux-gnueabihf-" in allmod
     assert "CONFIG_ARCH_MULTI_V5=y" in text and "CONFIG_ARCH_MULTI_V7=n" in text
     assert not any(a.startswith("KCONFIG_ALLCONFIG=") for a in seen[-1])   # config only
     assert b.name.endswith("armv5")
@@ -572,19 +578,8 @@ def test_armv5_is_arm_allmodconfig_with_the_v5_platforms(fake, monkeypatch):
 def test_ppc32_is_powerpc_allmodconfig_with_32_bit_book3s(fake, monkeypatch):
     """fsldma needs FSL_SOC, which powerpc's plain (64-bit) allmodconfig
     does not select."""
-    seen = []
-    real = kbuild.run_make
-
-    def spy(args, js=None):
-        seen.append(list(args))
-        return real(args, js)
-    monkeypatch.setattr(kbuild, "run_make", spy)
-    monkeypatch.setattr(kbuild, "cc_version", lambda a: "12.2.0")
-    b = kbuild.prepare(fake["base"], "6.99.0", "ppc32", tag="base")
-    allmod = next(a for a in seen if "allmodconfig" in a)
+    allmod, text, _, b = _allmodconfig(fake, monkeypatch, "ppc32")
     assert "ARCH=powerpc" in allmod and "CROSS_COMPILE=powerpc-linux-gnu-" in allmod
-    frag = next(a for a in allmod if a.startswith("KCONFIG_ALLCONFIG="))
-    text = Path(frag.split("=", 1)[1]).read_text()
     assert "CONFIG_PPC64=n" in text and "CONFIG_PPC_BOOK3S_32=y" in text
     assert b.name.endswith("ppc32")
     assert kbuild.config_label(kbuild.arch_spec("ppc32")).startswith(
