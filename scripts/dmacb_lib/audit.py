@@ -23,7 +23,7 @@ from .contract import tables as contract_tables
 from .index import Index
 from .verdict import Judge
 from .kernel import Kernel
-from .util import PROJECT, cache_dir, file_digest, info, reports_dir
+from .util import PROJECT, cache_dir, file_digest, info, reports_dir, version_line
 
 
 def api_gaps(k: Kernel) -> list[str]:
@@ -490,7 +490,6 @@ def _output_key(k: Kernel, outdir: Path) -> str:
     commit, where it and the outputs are, spatch's version, and all of
     dmacb that the audit runs (code, SmPL, knowledge base, the helper-API
     series it looks for)."""
-    from .util import version_line
     here = Path(__file__).resolve().parent
     code = file_digest([*here.rglob("*.py"), *(PROJECT / "cocci").glob("*"),
                         *(PROJECT / "kb").glob("*.tsv"),
@@ -633,7 +632,8 @@ def run(k: Kernel, out_root: Path | None = None, jobs: int = 2, use_cache: bool 
         "not_descriptor": not_desc, "unmatched_lines": unmatched, "gaps": gaps,
         **landed,
     })
-    if okey:
+    k._changed = None       # changed_files() again: an edit made while this ran
+    if okey and not factsmod.changed_files(k):
         _keep(outdir, okey)
     info(f"audit: {len(callbacks)} callbacks in {len({c.sites[0].file for c in callbacks})} "
          f"files -> {outdir} ({time.monotonic() - t0:.1f}s)")
