@@ -112,8 +112,10 @@ def main() -> int:
     ap.add_argument("--stage", action="store_true",
                     help="the whole 'dmacb verify' stage (rerun, checkpatch, builds, "
                          "checker) on the convert branch against the floor: one batched "
-                         "make per build directory of the same objects; needs a previous "
-                         "make verify (reads verify.json for each file's architecture)")
+                         "make per build directory of the same objects, on the convert "
+                         "branch the committed references describe (their verify.json "
+                         "gives each file's architecture; the bench verifies into a "
+                         "reports directory of its own)")
     ap.add_argument("--llvm", action="store_true",
                     help="with --stage: the LLVM=1 build directories (dmacb verify --llvm)")
     args = ap.parse_args()
@@ -190,12 +192,18 @@ def main() -> int:
     return 0 if v <= 1.5 * f else 1
 
 
-def run_verify(k: kernel.Kernel, what: str) -> float:
+def run_verify(k: kernel.Kernel, what: str, out: Path) -> float:
+    """dmacb verify into the bench's own reports directory (never the
+    project's references); a run that did not verify stops the bench."""
     t, c = time.monotonic(), cpu()
     r = subprocess.run([str(Path(__file__).resolve().parent / "dmacb"), "verify",
-                        "--kernel", str(k.path), *(["--llvm"] if kbuild.LLVM else [])],
+                        "--kernel", str(k.path), "--out", str(out),
+                        *(["--llvm"] if kbuild.LLVM else [])],
                        capture_output=True, text=True)
     dt, dc = time.monotonic() - t, cpu() - c
+    if r.returncode not in (0, 1):
+        sys.exit(f"bench-verify: dmacb verify failed (rc {r.returncode}): "
+                 f"{r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ''}")
     parts = [ln.split("verify: ", 1)[1] for ln in r.stderr.splitlines()
              if "verify: " in ln and "(" in ln]
     print(f"verify  {dt:7.1f}s  {what} (cpu {dc:.0f}s; rc {r.returncode}; "
@@ -217,11 +225,16 @@ def stage(args) -> int:
     from dmacb_lib.util import PROJECT, cache_dir
     k = kernel.resolve(args.kernel)
     kbuild.use_llvm(args.llvm)
+    # the references of this tree (convert.json and the stage files verify
+    # reads), verified in a directory of the bench's own
+    out = cache_dir() / "bench-verify" / "out"
+    shutil.rmtree(out / k.release, ignore_errors=True)
+    shutil.copytree(PROJECT / "reports" / k.release, out / k.release)
     vj = json.loads((PROJECT / "reports" / k.release / "verify.json").read_text())
     if vj.get("toolchain", "gcc") != ("llvm" if args.llvm else "gcc"):
         # each file's architecture comes from a verify run with this toolchain
-        run_verify(k, "first, to prepare and to know each file's architecture")
-        vj = json.loads((PROJECT / "reports" / k.release / "verify.json").read_text())
+        run_verify(k, "first, to prepare and to know each file's architecture", out)
+        vj = json.loads((out / k.release / "verify.json").read_text())
     conv = verify.branch_worktree(k, json.loads(
         (PROJECT / "reports" / k.release / "convert.json").read_text()))
     by_arch: dict[str, list[str]] = {}
@@ -257,8 +270,8 @@ def stage(args) -> int:
         touch(conv, files)
         for what in ("rerun", "checkpatch", "checker"):
             shutil.rmtree(cache_dir() / "verify" / what, ignore_errors=True)
-        stages.append(run_verify(k, "whole stage"))
-    run_verify(k, "again, nothing changed")
+        stages.append(run_verify(k, "whole stage", out))
+    run_verify(k, "again, nothing changed", out)
     f, v = statistics.median(floors), statistics.median(stages)
     print(f"ratio   {v / f:7.2f}   verify stage / floor, wall (target <= 1.5)")
     return 0 if v <= 1.5 * f else 1
