@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import copy
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from .contract import tables as contract_tables
 from .index import Index
 from .verdict import Judge
 from .kernel import Kernel
-from .util import PROJECT, cache_dir, file_digest, info, reports_dir, version_line
+from .util import PROJECT, cache_dir, dmacb_digest, info, reports_dir, version_line
 
 
 def api_gaps(k: Kernel) -> list[str]:
@@ -490,11 +491,9 @@ def _output_key(k: Kernel, outdir: Path) -> str:
     commit, where it and the outputs are, spatch's version, and all of
     dmacb that the audit runs (code, SmPL, knowledge base, the helper-API
     series it looks for)."""
-    here = Path(__file__).resolve().parent
-    code = file_digest([*here.rglob("*.py"), *(PROJECT / "cocci").glob("*"),
-                        *(PROJECT / "kb").glob("*.tsv"),
-                        *(q for q in (PROJECT / "patches" / "api").rglob("*") if q.is_file()),
-                        PROJECT / "scripts" / "dmacb"])
+    kb = Path(os.environ.get("DMACB_KB_DIR") or contract_tables.KB_DIR)
+    code = dmacb_digest([*kb.glob("*.tsv"),
+                         *(q for q in (PROJECT / "patches" / "api").rglob("*") if q.is_file())])
     return hashlib.sha1(repr((k.head, k.release, str(k.path.resolve()), str(outdir.resolve()),
                               version_line(["spatch", "--version"]), code)).encode()
                         ).hexdigest()[:20]

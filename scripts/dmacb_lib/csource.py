@@ -245,7 +245,7 @@ def _after_field(text: str, pos: int) -> bool:
 _PARENS = re.compile(r"[()]")
 
 
-def _parenthesised(text: str, open_at: int) -> str:
+def parenthesised(text: str, open_at: int) -> str:
     """What is between the '(' at open_at and its ')'."""
     depth = 0
     for m in _PARENS.finditer(text, open_at):
@@ -269,7 +269,7 @@ def guess_records(src: Source) -> list[dict]:
         head = src.text[f.head_start:f.body_start - 1]
         p = head.find("(", len(name))
         out.append({"k": "def", "line": f.line, "fn": name, "name": name,
-                    "params": _parenthesised(head, p) if p >= 0 else ""})
+                    "params": parenthesised(head, p) if p >= 0 else ""})
         for m in _CALL.finditer(f.body):
             callee = m.group(1)
             # ->f() is an indirect call; for_each*() an iterator, not a call

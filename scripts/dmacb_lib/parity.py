@@ -32,10 +32,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import checker as checkermod
-from . import facts as factsmod
 from . import formats, kbuild
-from .contract import rules, tables
-from .index import Index
+from .contract import tables
 from .kernel import Kernel
 from .util import cache_dir, die
 from .verdict import Judge
@@ -73,11 +71,8 @@ def contract_reasons(t: tables.Tables) -> set[str]:
 
 def audit_side(k: Kernel, files: list[str], items: list[Item], jobs: int = 2,
                use_cache: bool = True) -> dict[tuple[str, str], Side]:
-    t = tables.load()
-    want = contract_reasons(t)
-    facts = factsmod.collect(k, sorted(set(files)), jobs, use_cache, quiet=True)
-    idx = Index(facts, k.path)
-    judge = Judge(idx, t, k.path)
+    judge, facts = Judge.for_files(k, files, jobs, use_cache)
+    want = contract_reasons(judge.t)
     out = {}
     for it in items:
         s = Side()
@@ -86,8 +81,7 @@ def audit_side(k: Kernel, files: list[str], items: list[Item], jobs: int = 2,
             s.missing = True
             out[(it.file, it.function)] = s
             continue
-        ctx = rules.make_ctx(t, judge.eff, (it.file, it.function), judge.flags)
-        found = rules.check(ctx)
+        ctx, found = judge.findings(it.file, it.function)
         s.unparsed = bool(ff.timeout or ff.spatch_failed) or \
             any(f.reason == "unparsed" for f in found)
         s.cross_file = any(f != it.file for f, _ in ctx.reach.order)

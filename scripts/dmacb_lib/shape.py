@@ -80,11 +80,10 @@ def _work_function(judge, file: str, name: str, args: str) -> str | None:
 def needs_task(judge, file: str, fn: str) -> bool:
     """Does work function fn need process context: it may sleep, or it
     calls what cannot be proven not to (an unknown or indirect call)?"""
-    from .contract import rules
     if fn not in judge.idx.files[file].functions:
         return True
-    ctx = rules.make_ctx(judge.t, judge.eff, (file, fn), judge.flags)
-    return any(f.reason in ("may-sleep", "unknown-call", "unparsed") for f in rules.check(ctx))
+    return any(f.reason in ("may-sleep", "unknown-call", "unparsed")
+               for f in judge.findings(file, fn)[1])
 
 
 def classify(judge, file: str, name: str, found: list, reach: Reach) -> tuple[str, list[str]]:

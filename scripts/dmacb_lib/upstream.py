@@ -184,7 +184,7 @@ def completions(k: Kernel) -> list[dict]:
         for m in re.finditer(r"\bdmaengine_desc_set_completion\s*\(", src.text):
             line = src.text.count("\n", 0, m.start()) + 1
             fn = next((n for n, d in src.functions.items() if d.line <= line <= d.end), "")
-            args = csource.split_args(csource._parenthesised(src.text, m.end() - 1))
+            args = csource.split_args(csource.parenthesised(src.text, m.end() - 1))
             out.append({"file": f, "line": line, "function": fn,
                         "completion": " ".join(args[1].split()) if len(args) > 1 else ""})
     return out

@@ -66,6 +66,16 @@ def file_digest(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+def dmacb_digest(extra: list[Path] = ()) -> str:
+    """file_digest() of dmacb itself (its Python, SmPL, knowledge base and
+    command) and `extra`: what a whole stage's result depends on besides
+    its inputs (the audit's and verify's skip of an unchanged rerun)."""
+    lib = PROJECT / "scripts" / "dmacb_lib"
+    return file_digest([*lib.rglob("*.py"), *(PROJECT / "cocci").glob("*"),
+                        *(PROJECT / "kb").glob("*.tsv"), PROJECT / "scripts" / "dmacb",
+                        *extra])
+
+
 class Progress:
     """One status line on a terminal, sparse lines otherwise (CI logs)."""
 

@@ -202,36 +202,36 @@ def hook_problems(k, jobs: int, show, file: str, fn: str) -> str:
     """'' when virt-dma's desc_result hook fn() of `file` may run in hard IRQ
     with no lock held (what vchan_notify_irq() makes of it), else why not.
 
-    Judged with the audit's contract rules (contract/rules.py) on the facts
-    of the base tree; show(path) -> the file's text at the helper-API
+    Judged with the audit's contract rules (verdict.Judge.findings()) on the
+    facts of the base tree; show(path) -> the file's text at the helper-API
     series' tip: a function the hook reaches must be the same there, or the
     judgement would be of other code."""
-    from . import facts as factsmod, vocab
-    from .contract import rules, tables
-    from .index import Index
+    from . import vocab
     from .verdict import Judge
     what = f"virt-dma calls its desc_result hook {fn}() before each notification"
-    t = tables.load()
-    facts = factsmod.collect(k, [file], jobs, True, quiet=True)
+    judge, facts = Judge.for_files(k, [file], jobs)
     ff = facts.get(file)
     if ff is None or fn not in ff.functions:
         return f"{what}, and dmacb cannot find {fn}() in {file} to judge it"
     if ff.timeout or ff.spatch_failed:
         return f"{what}, and spatch could not parse {file} to judge it"
-    judge = Judge(Index(facts, k.path), t, k.path)
-    ctx = rules.make_ctx(t, judge.eff, (file, fn), judge.flags, locked_delivery=False)
-    bad = [x for x in rules.check(ctx) if x.reason not in vocab.INFO_REASONS]
+    ctx, found = judge.findings(file, fn, locked_delivery=False)
+    bad = [x for x in found if x.reason not in vocab.INFO_REASONS]
     if bad:
         return (f"{what}; vchan_notify_irq() would run it in hard IRQ, where the hardirq "
                 f"contract does not hold for it: " +
                 ", ".join(f"{x.reason} ({x.call}, {x.file}:{x.line})" for x in bad[:3]))
+    texts: dict[str, tuple[str, str]] = {}      # file -> (base text, text at the tip)
     for nf, nfn in ctx.reach.order:
-        try:
-            before = (k.path / nf).read_text(errors="replace")
-        except OSError:
-            before = ""
-        a, b = csource.function_span(before, nfn), csource.function_span(show(nf), nfn)
-        if a is None or b is None or before[a[0]:a[2]] != show(nf)[b[0]:b[2]]:
+        if nf not in texts:
+            try:
+                before = (k.path / nf).read_text(errors="replace")
+            except OSError:
+                before = ""
+            texts[nf] = (before, show(nf))
+        before, after = texts[nf]
+        a, b = csource.function_span(before, nfn), csource.function_span(after, nfn)
+        if a is None or b is None or before[a[0]:a[2]] != after[b[0]:b[2]]:
             return (f"{what}, and the helper-API series changes {nfn}(), which it runs: "
                     f"dmacb judged the tree without the series, so a person must judge it")
     return ""

@@ -55,6 +55,21 @@ class Judge:
         self.eff = Effects(idx, t)
         self.flags = gfpmod.Flags(t)
 
+    @classmethod
+    def for_files(cls, k, files: list[str], jobs: int, use_cache: bool = True):
+        """(a judge over the facts of `files` of k's tree, those facts): for
+        judging a few functions outside an audit (parity, a provider's hook)."""
+        from . import facts as factsmod
+        from .contract import tables
+        facts = factsmod.collect(k, sorted(set(files)), jobs, use_cache, quiet=True)
+        return cls(Index(facts, k.path), tables.load(), k.path), facts
+
+    def findings(self, file: str, fn: str, locked_delivery: bool = True):
+        """(context, findings) of the contract's rules for function fn of
+        file: what every caller of the rules asks."""
+        ctx = rules.make_ctx(self.t, self.eff, (file, fn), self.flags, locked_delivery)
+        return ctx, rules.check(ctx)
+
     def unknown_callees(self, file: str, name: str) -> set[str]:
         """Names a callback reaches that neither its file nor kb/ knows (the
         audit then looks for them in the files of the directory)."""
@@ -74,8 +89,7 @@ class Judge:
         if deliv is not None:
             sv = deliv.serving(files)
             cb.delivery.update(basis=sv.basis, providers=[p.id for p in sv.providers])
-        ctx = rules.make_ctx(self.t, self.eff, (file, cb.name), self.flags, locked_delivery)
-        found = rules.check(ctx)
+        ctx, found = self.findings(file, cb.name, locked_delivery)
         if ff.timeout or ff.spatch_failed:
             found.insert(0, rules.Finding(
                 "unparsed", file, 0, "spatch", [cb.name],

@@ -28,7 +28,7 @@ from pathlib import Path
 from . import (chan_notify, checker, convert, csource, dashboard, delivery, formats, kbuild,
                rewrite, vchan_notify, worktree)
 from .kernel import Kernel
-from .util import PROJECT, Progress, cache_dir, die, file_digest, info, reports_dir
+from .util import Progress, cache_dir, die, dmacb_digest, file_digest, info, reports_dir
 
 
 def load_convert(k: Kernel, out_root: Path) -> dict:
@@ -481,13 +481,10 @@ def _stage_key(k: Kernel, wt: Path, doc: dict, allow_untested: bool, llvm: bool)
     commits, and that neither tree has uncommitted changes), convert.json,
     dmacb's own code, SmPL and knowledge base, the checker and the
     compilers.  The same key: the same verify.json."""
-    here = Path(__file__).resolve().parent
     dirty = [worktree.git(t, "status", "--porcelain", "--untracked-files=no").stdout
              for t in (k.path, wt)]
     ccs = [kbuild.cc_version(kbuild.arch_spec(a)) for a in kbuild.DEFAULT_ARCHES]
-    code = file_digest([*here.rglob("*.py"), *(PROJECT / "cocci").glob("*"),
-                        *checker.KB.glob("*.tsv"), checker.ensure_binary(),
-                        PROJECT / "scripts" / "dmacb"])
+    code = dmacb_digest([checker.ensure_binary(), *checker.KB.glob("*.tsv")])
     stable = {x: v for x, v in doc.items() if not x.startswith("_")}
     return hashlib.sha256(repr((k.head, doc["tip"], dirty, ccs, code, allow_untested, llvm,
                                 json.dumps(stable, sort_keys=True))).encode()).hexdigest()
