@@ -11,7 +11,8 @@
 #                              (reports in ~/.local/share/dmacb/reports/<release>/, or OUT=)
 #   make check                 the test suite (fixtures; no kernel tree needed)
 #   make check-reports         regenerate the committed references in reports/ and diff
-#   make check-farm            the audit over GNU parallel --sshlogin (sshd on loopback)
+#   make check-farm            the farm: the audit over GNU parallel --sshlogin, verify's
+#                              compiles over distcc (sshd and distccd on loopback)
 #   make api-check             the kernel patches on both trees: checkpatch, W=1 drivers/dma/
 #                              on x86_64, arm64 and arm (API_ARCHES=), KUnit
 
@@ -28,12 +29,12 @@ endif
 
 .PHONY: all deps kernel-tree audit convert verify parity series api-check \
 	check check-python check-c check-reports check-real check-farm bench bench-convert bench-verify \
-	bench-rerun clean help
+	bench-rerun bench-farm clean help
 
 all: audit
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	$(DMACB) deps
@@ -90,11 +91,20 @@ check-real:
 	$(DMACB) kernel-tree
 	DMACB_REAL=1 /usr/bin/python3 -m pytest -q tests -m real
 
-# The audit's farm (--hosts) through two sshd daemons on 127.0.0.2 and
-# 127.0.0.3 that the test starts and stops: not part of 'make check'.
+# The farm (--hosts): the audit through two sshd daemons on 127.0.0.2 and
+# 127.0.0.3, verify's compiles through distccd daemons on 127.0.0.2-4, all
+# started and stopped by the tests; verify's needs the 6.12 tree.  Not part
+# of 'make check'.
 check-farm:
 	$(DMACB) deps --farm >/dev/null
+	$(DMACB) kernel-tree
 	DMACB_FARM=1 /usr/bin/python3 -m pytest -q tests -m farm
+
+# verify over 0, 1 and 2 local distccd hosts: wall, CPU, bytes, verdicts
+bench-farm:
+	$(DMACB) deps --farm >/dev/null
+	$(DMACB) kernel-tree
+	/usr/bin/python3 scripts/bench_farm.py
 
 bench-convert:
 	/usr/bin/python3 scripts/bench_convert.py

@@ -17,6 +17,7 @@ Every call is appended to B/../fake-make.calls (goals, then [W= flags]).
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -108,6 +109,9 @@ def main() -> int:
             target.write_text("\n".join(preprocess(c, arch)) + "\n")
             continue
         print(f"  CC [M]  {g}")
+        if os.environ.get("FAKE_MAKE_CCLOG"):       # who would compile it (the farm's env)
+            with open(os.environ["FAKE_MAKE_CCLOG"], "a") as log:
+                log.write(f"{g} DISTCC_HOSTS={os.environ.get('DISTCC_HOSTS', '')}\n")
         print(f"{c}: In function 'f':")
         broken = False
         for n, line in enumerate(text, 1):

@@ -67,6 +67,36 @@ def test_hosts_file_duplicate_and_empty():
         farmmod.parse_hosts("# nothing\n\n")
 
 
+def test_distcc_lines():
+    """verify's compilers: 'distcc HOST[:PORT][/LIMIT]', next to the ssh lines."""
+    f = farmmod.parse_file("2/root@127.0.0.2\ndistcc 127.0.0.2/4   # four compiles\n"
+                           "distcc build-3:3700\ndistcc [::1]:3632/1\n")
+    assert [h.login for h in f.ssh] == ["root@127.0.0.2"]
+    assert [(d.spec, d.line) for d in f.distcc] == [
+        ("127.0.0.2:3632/4", 2), ("build-3:3700/2", 3), ("[::1]:3632/1", 4)]
+    only = farmmod.parse_file("distcc 127.0.0.3\n")
+    assert only.ssh == [] and [d.host for d in only.distcc] == ["127.0.0.3"]
+
+
+@pytest.mark.parametrize("line,says", [
+    ("distcc", "one distcc host a line"),
+    ("distcc a b", "one distcc host a line"),
+    ("distcc h:x", "the port after ':' must be a number"),
+    ("distcc h:0/2", "the port after ':' must be a number"),
+    ("distcc h/0", "the limit after '/' must be a number"),
+    ("distcc h/x", "the limit after '/' must be a number"),
+    ("distcc h;rm", "is not a host"),
+    ("distcc :3632", "is not a host"),
+])
+def test_distcc_line_malformed(line, says):
+    with pytest.raises(UserError) as e:
+        farmmod.parse_file(f":\n{line}\n", "hosts file F")
+    msg = str(e.value)
+    assert msg.startswith(f"hosts file F, line 2: '{line}': ") and says in msg, msg
+    with pytest.raises(UserError, match="line 2: .*distcc h:3632 is listed twice"):
+        farmmod.parse_file("distcc h\ndistcc h:3632/8\n")
+
+
 def test_malformed_hosts_file_exits_2(tmp_path):
     """One line naming the file, the line and the fix; nothing written."""
     tree = git_tree(FIXTURE_TREE, tmp_path / "linux")

@@ -604,6 +604,50 @@ def test_unseen_lines_are_retried_on_the_next_architecture(fake, monkeypatch):
     assert "not compiled by x86_64 allmodconfig or arm64 allmodconfig" in r["reason"]
 
 
+def test_matrix_builds_every_configuration_that_builds_the_file(fake, monkeypatch):
+    """Without --matrix a file whose lines x86_64 compiled stops there; with
+    it, every architecture of the list that builds it builds it, and each
+    says what it found."""
+    monkeypatch.setitem(kbuild.ARCHES, "arm64", kbuild.Arch("arm64", "arm64", None, None))
+    files = ["drivers/a/ok.c", "drivers/a/warn.c", "drivers/a/off.c"]
+    one = kbuild.verify_builds(fake["base"], fake["conv"], "6.99.0", files,
+                               arches=("x86_64", "arm64"), progress=False)
+    assert [c.split(" ")[0] for c in one["drivers/a/ok.c"]["configs"]] == ["x86_64"]
+    assert "matrix" not in one["drivers/a/ok.c"]
+    res = kbuild.verify_builds(fake["base"], fake["conv"], "6.99.0", files,
+                               arches=("x86_64", "arm64"), progress=False, matrix=True)
+    ok, warn, off = (res[f] for f in files)
+    assert [c.split(" ")[0] for c in ok["configs"]] == ["x86_64", "arm64"]
+    assert ok["matrix"] == {"x86_64": "pass", "arm64": "pass"} and ok["passed"]
+    assert warn["matrix"] == {"x86_64": "new diagnostics", "arm64": "new diagnostics"}
+    assert not warn["passed"] and "on arm64" in warn["reason"]
+    assert off["matrix"] == {} and not off["compile_tested"]
+
+
+def test_fresh_build_compiles_again_and_cc_env_reaches_the_compiles(fake, tmp_path):
+    """--rebuild believes no record; the farm's environment is make's."""
+    log = tmp_path / "cc.log"
+    b = kbuild.prepare(fake["conv"], "6.99.0", "x86_64", tag="conv")
+    f = ["drivers/a/ok.c"]
+    first = kbuild.build(fake["conv"], b, f, cc_env={"FAKE_MAKE_CCLOG": str(log),
+                                                     "DISTCC_HOSTS": "h1/2"})
+    assert first["drivers/a/ok.c"].ok
+    assert log.read_text() == "drivers/a/ok.o DISTCC_HOSTS=h1/2\n"
+    again = kbuild.build(fake["conv"], b, f, cc_env={"FAKE_MAKE_CCLOG": str(log)})
+    assert again["drivers/a/ok.c"].cached and log.read_text().count("\n") == 1
+    fresh = kbuild.build(fake["conv"], b, f, fresh=True, cc_env={"FAKE_MAKE_CCLOG": str(log)})
+    assert not fresh["drivers/a/ok.c"].cached and log.read_text().count("\n") == 2
+    assert fresh["drivers/a/ok.c"].warnings == first["drivers/a/ok.c"].warnings
+
+
+def test_matrix_configurations_exist():
+    assert kbuild.MATRIX_ARCHES[:len(kbuild.DEFAULT_ARCHES)] == kbuild.DEFAULT_ARCHES
+    for a in ("ppc64", "mips", "riscv", "sh"):
+        spec = kbuild.arch_spec(a)
+        assert a in kbuild.MATRIX_ARCHES and spec.cross and spec.package
+        assert spec.package == f"gcc-{spec.cross.rstrip('-')}"
+
+
 def test_missing_cross_compiler_is_a_reason_not_a_crash(fake, monkeypatch):
     monkeypatch.setitem(kbuild.ARCHES, "arm64", kbuild.Arch(
         "arm64", "arm64", "no-such-prefix-", "no-such-package"))

@@ -24,9 +24,10 @@ PACKAGES = [
     "chromium",                            # the dashboard test (headless)
 ]
 
-# Only 'make check-farm' needs these: its sshd daemons on loopback, and
-# GNU parallel's --basefile transfers.
-FARM_TEST_PACKAGES = ["openssh-server", "openssh-client", "rsync"]
+# Only 'make check-farm' needs these: its sshd and distccd daemons on
+# loopback, and GNU parallel's --basefile transfers.  (verify --hosts needs
+# distcc; it says so when it is missing.)
+FARM_TEST_PACKAGES = ["openssh-server", "openssh-client", "rsync", "distcc"]
 
 VERSION_CMDS = [
     ("spatch", ["spatch", "--version"]),

@@ -48,6 +48,7 @@ from pathlib import Path
 from . import facts as factsmod
 from .kernel import Kernel, makefile_release
 from .deps import VERSION_CMDS
+from .farm_cc import SYNTAX as DISTCC_SYNTAX, DistccHost, parse_distcc
 from .util import PROJECT, Progress, die, info, version_line
 
 JOB_SCRIPT = PROJECT / "scripts" / "dmacb_lib" / "farm_job.sh"
@@ -86,15 +87,38 @@ SYNTAX = ("use [N/][user@]host, ':' or 'localhost' (GNU parallel sshlogin syntax
           "ports and keys go in an ssh config, see DMACB_SSH)")
 
 
+@dataclass
+class HostsFile:
+    ssh: list[Host]                 # sshlogin lines: the audit's spatch jobs
+    distcc: list[DistccHost]        # 'distcc HOST[:PORT][/LIMIT]' lines: verify's compiles
+    source: str = ""
+
+
 def parse_hosts(text: str, name: str = "hosts file") -> list[Host]:
-    """The hosts of a hosts file; UserError (exit 2) on the first bad line."""
+    """The ssh hosts of a hosts file; UserError (exit 2) on the first bad line."""
+    return parse_file(text, name).ssh
+
+
+def parse_file(text: str, name: str = "hosts file") -> HostsFile:
+    """Both kinds of line of a hosts file; UserError (exit 2) on the first
+    bad line, or when it lists no host at all."""
     hosts: list[Host] = []
+    dcc: list[DistccHost] = []
     seen: dict[str, int] = {}
     for no, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         where = f"{name}, line {no}: '{raw.strip()}'"
+        if line.split()[0] == "distcc":
+            d = parse_distcc(line[len("distcc"):], where, no)
+            key = f"distcc {d.host}:{d.port}"
+            if key in seen:
+                die(f"{where}: {key} is listed twice (first on line {seen[key]}); give it "
+                    f"once, with its limit")
+            seen[key] = no
+            dcc.append(d)
+            continue
         slots = None
         login = line
         m = re.match(r"^([^/\s]*)/(.*)$", line)
@@ -116,12 +140,24 @@ def parse_hosts(text: str, name: str = "hosts file") -> list[Host]:
         seen[login] = no
         sshlogin = (f"{slots}/" if slots else "") + login
         hosts.append(Host(sshlogin=sshlogin, login=login, slots=slots, line=no))
-    if not hosts:
-        die(f"{name}: no hosts in it; {SYNTAX}, one a line")
-    return hosts
+    if not hosts and not dcc:
+        die(f"{name}: no hosts in it; {SYNTAX}, or {DISTCC_SYNTAX}, one a line")
+    return HostsFile(hosts, dcc, name)
 
 
 def load_hosts(path: str | None) -> list[Host] | None:
+    """The ssh hosts of --hosts FILE, else DMACB_HOSTS=FILE, else None (no farm)."""
+    f = load_file(path)
+    if f is None:
+        return None
+    if not f.ssh:
+        info(f"farm: {f.source} lists distcc hosts only (verify's compiles); the audit's "
+             f"spatch runs here")
+        return None
+    return f.ssh
+
+
+def load_file(path: str | None) -> HostsFile | None:
     """--hosts FILE, else DMACB_HOSTS=FILE, else None (no farm)."""
     path = path or os.environ.get("DMACB_HOSTS") or None
     if not path:
@@ -132,7 +168,7 @@ def load_hosts(path: str | None) -> list[Host] | None:
     except OSError as e:
         die(f"hosts file {path}: cannot read it ({e.strerror}); give a file listing one "
             f"host a line ([N/][user@]host, ':')")
-    return parse_hosts(text, f"hosts file {path}")
+    return parse_file(text, f"hosts file {path}")
 
 
 def _ssh_cmd() -> list[str]:

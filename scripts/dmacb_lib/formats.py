@@ -22,6 +22,7 @@ FORMATS = {
     "providers": (1, "audit"),
     "convert": (2, "convert"),
     "verify": (2, "verify"),
+    "verify-farm": (1, "verify"),
     "series": (1, "series"),
     "diff": (1, "diff"),
 }

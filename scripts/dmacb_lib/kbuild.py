@@ -122,11 +122,20 @@ ARCHES: dict[str, Arch] = {
     # mpc512x_dma, bestcomm and their clients
     "ppc32": Arch("ppc32", "powerpc", "powerpc-linux-gnu-", "gcc-powerpc-linux-gnu",
                   allconfig="CONFIG_PPC64=n\nCONFIG_PPC_BOOK3S_32=y\n"),
+    # the matrix's further configurations (MATRIX_ARCHES)
+    "ppc64": Arch("ppc64", "powerpc", "powerpc64-linux-gnu-", "gcc-powerpc64-linux-gnu"),
+    "mips": Arch("mips", "mips", "mips-linux-gnu-", "gcc-mips-linux-gnu"),
+    "riscv": Arch("riscv", "riscv", "riscv64-linux-gnu-", "gcc-riscv64-linux-gnu"),
+    "sh": Arch("sh", "sh", "sh4-linux-gnu-", "gcc-sh4-linux-gnu"),
 }
 # The order verify_builds() tries them in: x86_64 reaches most clients
 # (COMPILE_TEST), arm64 and arm add the AMBA/SoC-only ones, armv5 the
 # ARMv5 SoCs' (spi-mxs), ppc32 the Freescale PowerPC ones (fsldma).
 DEFAULT_ARCHES = ("x86_64", "arm64", "arm", "armv5", "ppc32")
+# verify --matrix builds each file in every one of these that builds it
+# (0-day's point: a driver's COMPILE_TEST object meets other compilers'
+# and other architectures' headers), not only in the first.
+MATRIX_ARCHES = DEFAULT_ARCHES + ("ppc64", "mips", "riscv", "sh")
 # use_llvm(): every architecture built with LLVM=1 (clang targets them all,
 # no cross compiler needed); the compile database then is clang's own.
 LLVM = False
@@ -291,9 +300,10 @@ class JobServer:
                 pass
 
 
-def _make_env(js: JobServer | None) -> dict[str, str]:
+def _make_env(js: JobServer | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "GNUMAKEFLAGS")}
+    env.update(extra or {})
     # C locale: gcc then quotes with ' instead of U+2018/2019, and messages
     # are comparable between runs on differently configured machines.
     env.update(LC_ALL="C", LANG="C")
@@ -302,14 +312,15 @@ def _make_env(js: JobServer | None) -> dict[str, str]:
     return env
 
 
-def _popen_make(args: list[str], js: JobServer | None) -> tuple[subprocess.Popen, bytes | None]:
+def _popen_make(args: list[str], js: JobServer | None,
+                env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, bytes | None]:
     tok = js.acquire() if js else None
     cmd = [MAKE, "--no-print-directory", *args]
     if not js:
         cmd.insert(1, f"-j{jobs()}")
     try:
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, env=_make_env(js), text=True,
+                             stdin=subprocess.DEVNULL, env=_make_env(js, env), text=True,
                              errors="replace", bufsize=1,
                              pass_fds=(js.r, js.w) if js else ())
     except BaseException:
@@ -320,9 +331,11 @@ def _popen_make(args: list[str], js: JobServer | None) -> tuple[subprocess.Popen
 
 
 def run_make(args: list[str], js: JobServer | None = None,
-             on_line: Callable[[str], None] | None = None) -> tuple[int, str]:
-    """Run one make, feeding each output line to on_line; (rc, whole output)."""
-    p, tok = _popen_make(args, js)
+             on_line: Callable[[str], None] | None = None,
+             env: Mapping[str, str] | None = None) -> tuple[int, str]:
+    """Run one make, feeding each output line to on_line; (rc, whole output).
+    env: variables on top of ours (the distcc farm's PATH and DISTCC_*)."""
+    p, tok = _popen_make(args, js, env)
     out: list[str] = []
     try:
         assert p.stdout is not None
@@ -832,7 +845,9 @@ def build(src: Path, builddir: Path, files: Sequence[str],
           extra: Sequence[str] = DEFAULT_EXTRA, *, preprocess: Sequence[str] = (),
           base_key: str | None = None, release: str | None = None,
           js: JobServer | None = None,
-          on_result: Callable[[str, ObjResult], None] | None = None) -> dict[str, ObjResult]:
+          on_result: Callable[[str, ObjResult], None] | None = None,
+          fresh: bool = False,
+          cc_env: Mapping[str, str] | None = None) -> dict[str, ObjResult]:
     """Build the objects of `files` (relative .c paths) in one batched make.
 
     `make -k -Otarget O=B <extra> a.o b.o ... x.i`: one make per build
@@ -847,6 +862,13 @@ def build(src: Path, builddir: Path, files: Sequence[str],
     object's mtime: an object make leaves alone keeps its recorded result,
     an object without a valid record is deleted first so that make
     compiles it and prints its warnings again.
+
+    fresh: believe no recorded result, compile every object again (verify
+    --rebuild; what was found is recorded as usual).  cc_env: the compiles'
+    environment on top of ours (the distcc farm: its PATH puts distcc in
+    front of the compiler under the compiler's own name, so Kbuild's command
+    lines, and with them its if_changed records, stay those of a local
+    build; the .i goals are preprocessed here either way).
     """
     src = Path(src).resolve()
     builddir = Path(builddir)
@@ -878,13 +900,13 @@ def build(src: Path, builddir: Path, files: Sequence[str],
 
         records: dict[str, dict] = {}
         for f in files:
-            c = bcache.get(ckey(f)) if base_key else None
+            c = bcache.get(ckey(f)) if base_key and not fresh else None
             if c is not None:
                 results[f] = ObjResult(c["ok"], c["warnings"], c["log"], c.get("module"),
                                        cached=True)
                 continue
             try:
-                rec = json.loads(rpath(f).read_text())
+                rec = None if fresh else json.loads(rpath(f).read_text())
             except (OSError, ValueError):
                 rec = None
             o = builddir / obj_of(f)
@@ -949,7 +971,7 @@ def build(src: Path, builddir: Path, files: Sequence[str],
 
         splitter = OutputSplitter(on_block, on_error)
         rc, out = run_make(["-C", str(builddir), *st["make_args"], "-k", "-Otarget",
-                            *extra, *goals], js, splitter.feed)
+                            *extra, *goals], js, splitter.feed, cc_env)
         splitter.flush()
         (builddir / META).mkdir(exist_ok=True)
         (builddir / META / "last-build.log").write_text(out)
@@ -1280,7 +1302,9 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                   *, arches: Sequence[str] = DEFAULT_ARCHES,
                   extra: Sequence[str] = DEFAULT_EXTRA,
                   tags: tuple[str, str] = ("base", "conv"),
-                  progress: bool = True) -> dict[str, dict]:
+                  progress: bool = True, matrix: bool = False, fresh: bool = False,
+                  cc_env: Mapping[str, str] | None = None,
+                  slots: int | None = None) -> dict[str, dict]:
     """Compile-test each changed file before and after, and prove its lines.
 
     files_with_changed_lines: relative paths, each with the changed lines of
@@ -1294,10 +1318,18 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
     any of them compiled it (JMake's multi-configuration idea); every
     architecture used must build it without new diagnostics.
 
+    matrix: build each file on every architecture of `arches` that builds
+    it, not only until its changed lines are seen; every one must pass, and
+    `matrix` in the result says per architecture what it found.  fresh,
+    cc_env: as for build().  slots: the jobserver's (default jobs(); a
+    farm has more compilers than this machine has cores).
+
     Returns per file: config (the first one used), configs (all), arch,
     compile_tested, module, base_ok, conv_ok (over all configs),
     new_warnings ("arch: diagnostic" beyond the first config),
-    lines_seen, lines_unseen, lines_ignored, passed, reason, conv_log.
+    lines_seen, lines_unseen, lines_ignored, passed, reason, conv_log,
+    and with matrix: matrix {arch: "pass" | "fails alike" | "new diagnostics"
+    | "fails" | "lines unseen"}, arches that do not build the file absent.
     `passed` is what the series needs: compile-tested, the converted object
     builds (or fails exactly like the base, through W=1 warnings that
     allmodconfig's CONFIG_WERROR turns into errors: the diagnostics are
@@ -1323,6 +1355,9 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                                 "base_ok": None, "conv_ok": None, "new_warnings": [],
                                 "lines_seen": 0, "lines_unseen": [], "lines_ignored": 0,
                                 "passed": False, "conv_log": ""} for f in files}
+    if matrix:
+        for r in out.values():
+            r["matrix"] = {}
     why: dict[str, list[str]] = {f: [] for f in files}
     notes: dict[str, list[str]] = {f: [] for f in files}
     seen: dict[str, set[int]] = {f: set() for f in files}
@@ -1348,7 +1383,7 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
             pending[f] = 0
             shortcut[f] = top_level_only((conv_src / f).read_text(errors="replace"), lines[f])
 
-    js = JobServer(jobs())
+    js = JobServer(slots or jobs())
     usable: dict[int, Arch] = {}
     skipped: list[str] = []
     dirs: dict[str, tuple[Path, Path]] = {}
@@ -1436,11 +1471,11 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                     objs = sorted({obj[f] for f in hits})
                     futs.append((("base", a.name), ex.submit(
                         build, base_src, bdir, objs, extra, base_key=bkey, release=release,
-                        js=js, on_result=step)))
+                        js=js, on_result=step, fresh=fresh, cc_env=cc_env)))
                     futs.append((("conv", a.name), ex.submit(
                         build, conv_src, cdir, objs, extra,
                         preprocess=sorted({obj[f] for f in hits if shortcut[f] is None}),
-                        js=js, on_result=step)))
+                        js=js, on_result=step, fresh=fresh, cc_env=cc_env)))
                 for (tag, an), fut in futs:
                     for f, r in fut.result().items():
                         res[(f"{tag}:{an}", f)] = r
@@ -1457,7 +1492,12 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                     new = new_warnings(b.warnings, c.warnings)
                     r["new_warnings"] += new if first_round[f] else [f"{a.name}: {w}"
                                                                       for w in new]
-                    if not c.ok and werror_only(c) and werror_only(b):
+                    alike = not c.ok and werror_only(c) and werror_only(b)
+                    if matrix:
+                        r["matrix"][a.name] = ("fails" if not c.ok and not alike else
+                                               "new diagnostics" if new else
+                                               "fails alike" if alike else "pass")
+                    if alike:
                         # allmodconfig's CONFIG_WERROR and a W=1 warning the
                         # base has too: compared, not a failure of the conversion
                         notes[f].append(f"base and converted fail alike on {a.name} (W=1 "
@@ -1486,7 +1526,10 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                     r["lines_seen"] = len(seen[f])
                     r["lines_unseen"] = [ln for ln in pr["unseen"] if ln not in seen[f]]
                     r["lines_ignored"] = len(pr["ignored"])
-                    if r["lines_unseen"] and i + 1 < len(arches):
+                    if matrix and r["matrix"][a.name] == "pass" and \
+                            set(pr["unseen"]) and not set(pr["seen"]):
+                        r["matrix"][a.name] = "lines unseen"
+                    if (r["lines_unseen"] or matrix) and i + 1 < len(arches):
                         pending[f] = i + 1      # another configuration may compile them
         for f, r in out.items():
             if r["lines_unseen"]:

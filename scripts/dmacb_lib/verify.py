@@ -19,15 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import (chan_notify, checker, convert, csource, dashboard, delivery, formats, kbuild,
-               rewrite, vchan_notify, worktree)
+from . import (chan_notify, checker, convert, csource, dashboard, delivery, farm_cc, formats,
+               kbuild, rewrite, vchan_notify, worktree)
 from .kernel import Kernel
+if TYPE_CHECKING:
+    from .farm import HostsFile
 from .util import Progress, cache_dir, die, dmacb_digest, file_digest, info, reports_dir
 
 
@@ -369,9 +373,33 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
 # -- the stage ------------------------------------------------------------------------
 
 def run(k: Kernel, jobs: int, out_root: Path | None = None,
-        allow_untested: bool = False, llvm: bool = False) -> int:
+        allow_untested: bool = False, llvm: bool = False,
+        hosts: "HostsFile | None" = None, matrix: bool | None = None,
+        configs: list[str] | None = None, rebuild: bool = False) -> int:
+    """hosts: the --hosts file (its distcc lines compile); matrix: build in
+    every configuration of `configs` that builds a file (default: with
+    distcc hosts; configs default to kbuild.MATRIX_ARCHES then, else
+    kbuild.DEFAULT_ARCHES); rebuild: compile every object again."""
     t0 = time.monotonic()
     kbuild.use_llvm(llvm)
+    ccfarm = farm_cc.CompileFarm(hosts.distcc, hosts.source) if hosts and hosts.distcc \
+        else None
+    if matrix is None:
+        matrix = ccfarm is not None
+    configs = list(configs or (kbuild.MATRIX_ARCHES if matrix else kbuild.DEFAULT_ARCHES))
+    for a in configs:
+        kbuild.arch_spec(a)             # an unknown name stops here
+    try:
+        return _run(k, jobs, out_root, allow_untested, llvm, ccfarm, matrix, configs,
+                    rebuild, t0)
+    finally:
+        if ccfarm:
+            ccfarm.close()
+
+
+def _run(k: Kernel, jobs: int, out_root: Path | None, allow_untested: bool, llvm: bool,
+         ccfarm: "farm_cc.CompileFarm | None", matrix: bool, configs: list[str],
+         rebuild: bool, t0: float) -> int:
     out_root = reports_dir(out_root)
     doc = load_convert(k, out_root)
     doc["_out"] = str(out_root / k.release)
@@ -379,8 +407,8 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
     files = sorted({f for c in doc["commits"] for f in c["files"]})
     info(f"verify: {len(doc['commits'])} driver commits, {len(files)} files on "
          f"{doc['branch']}")
-    stage_key = _stage_key(k, wt, doc, allow_untested, llvm)
-    done = _stage_done(out_root / k.release, stage_key)
+    stage_key = _stage_key(k, wt, doc, allow_untested, llvm, configs, matrix)
+    done = None if rebuild else _stage_done(out_root / k.release, stage_key)
     if done is not None:
         info(f"verify: nothing changed since the last run (the same branch, base, tools "
              f"and dmacb): {out_root / k.release}/verify.md kept "
@@ -402,9 +430,20 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
          f"commit(s) with findings ({timings['checkpatch']:.1f}s)")
 
     t = time.monotonic()
-    builds = kbuild.verify_builds(k.path, wt, doc["kernel"], files,
-                                  tags=(base_tag(k.path), conv_tag(wt)))
+    cc_env, slots = None, None
+    if ccfarm:
+        ccfarm.check(sorted({kbuild.arch_spec(a).cc for a in configs}))
+        if ccfarm.used:
+            cc_env, slots = ccfarm.env(), ccfarm.slots(kbuild.jobs())
+    builds = kbuild.verify_builds(k.path, wt, doc["kernel"], files, arches=configs,
+                                  tags=(base_tag(k.path), conv_tag(wt)), matrix=matrix,
+                                  fresh=rebuild, cc_env=cc_env, slots=slots)
     timings["build"] = time.monotonic() - t
+    if ccfarm:
+        _farm_note(out_root / k.release, ccfarm)
+    else:
+        for f in (FARM_NOTE, FARM_LOG):                                 # of an earlier run
+            (out_root / k.release / f).unlink(missing_ok=True)
     info(f"verify: builds: {sum(1 for b in builds.values() if b.get('passed'))} of "
          f"{len(files)} files pass ({timings['build']:.1f}s)")
 
@@ -436,6 +475,8 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
             d["checks"].setdefault("build", {})[f] = {x: b.get(x) for x in (
                 "config", "configs", "check_arch", "via", "compile_tested", "base_ok",
                 "conv_ok", "new_warnings", "lines_seen", "lines_unseen", "passed", "reason")}
+            if matrix:
+                d["checks"]["build"][f]["matrix"] = b.get("matrix", {})
             if not b.get("compile_tested"):
                 d.setdefault("untested", []).append(f"{f}: {b.get('reason', 'not built')}")
             elif not b.get("passed"):
@@ -465,6 +506,10 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
               "base_commit": doc["base_commit"], "allow_untested": allow_untested,
               "toolchain": "llvm" if llvm else "gcc",
               "drivers": drivers}
+    if matrix:
+        report["matrix"] = configs
+    elif configs != list(kbuild.DEFAULT_ARCHES):
+        report["configs"] = configs
     write_reports(out_root / k.release, report, timings, total, reused)
     dashboard.write(out_root / k.release, k.path)
     n = {v: sum(1 for d in drivers if d["verdict"] == v)
@@ -476,18 +521,39 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
     return rc
 
 
-def _stage_key(k: Kernel, wt: Path, doc: dict, allow_untested: bool, llvm: bool) -> str:
+FARM_NOTE = "verify-farm.json"
+FARM_LOG = "verify-farm.log"        # distcc's own log: why a host was left
+
+
+def _farm_note(outdir: Path, ccfarm: "farm_cc.CompileFarm") -> None:
+    """Who compiled what: stderr and verify-farm.json; verify.json holds
+    only what was found, the same with or without a farm."""
+    where = ccfarm.read_log()
+    for ln in ccfarm.summary():
+        info(ln)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if ccfarm.log.exists():
+        shutil.copyfile(ccfarm.log, outdir / FARM_LOG)
+    formats.write(outdir / FARM_NOTE, "verify-farm",
+                  {**ccfarm.to_json(), "hosts_file": ccfarm.source,
+                   "compiled": dict(sorted(where.items()))}, sort_keys=True)
+
+
+def _stage_key(k: Kernel, wt: Path, doc: dict, allow_untested: bool, llvm: bool,
+               configs: list[str] | None = None, matrix: bool = False) -> str:
     """What a whole verify run depends on: the branch and its base (their
     commits, and that neither tree has uncommitted changes), convert.json,
     dmacb's own code, SmPL and knowledge base, the checker and the
     compilers.  The same key: the same verify.json."""
     dirty = [worktree.git(t, "status", "--porcelain", "--untracked-files=no").stdout
              for t in (k.path, wt)]
-    ccs = [kbuild.cc_version(kbuild.arch_spec(a)) for a in kbuild.DEFAULT_ARCHES]
+    configs = list(configs or kbuild.DEFAULT_ARCHES)
+    ccs = [kbuild.cc_version(kbuild.arch_spec(a)) for a in configs]
     code = dmacb_digest([checker.ensure_binary(), *checker.KB.glob("*.tsv")])
     stable = {x: v for x, v in doc.items() if not x.startswith("_")}
+    how = () if configs == list(kbuild.DEFAULT_ARCHES) and not matrix else (configs, matrix)
     return hashlib.sha256(repr((k.head, doc["tip"], dirty, ccs, code, allow_untested, llvm,
-                                json.dumps(stable, sort_keys=True))).encode()).hexdigest()
+                                json.dumps(stable, sort_keys=True), *how)).encode()).hexdigest()
 
 
 def _stage_file(outdir: Path) -> Path:
@@ -548,4 +614,34 @@ def write_reports(outdir: Path, report: dict, timings: dict, total: float,
                 f", through {b['via']}" if b.get("via") else "")
             L.append(f"| {f} | {d['verdict']} | {rr} | {cp} | {bs} | {conf} "
                      f"| {seen} | {cs} | {why} |")
+    if report.get("matrix"):
+        L += matrix_md(report)
     (outdir / "verify.md").write_text("\n".join(L) + "\n")
+
+
+MATRIX_CELL = {"pass": "ok", "fails alike": "ok*", "lines unseen": "ok-",
+               "new diagnostics": "WARN", "fails": "FAIL"}
+
+
+def matrix_md(report: dict) -> list[str]:
+    """verify --matrix: each file in each configuration that builds it."""
+    cols = report["matrix"]
+    L = ["", "## Configuration matrix", "",
+         "Each file in every configuration of the list that builds it (allmodconfig of "
+         "each architecture; Kbuild itself says which build the object).  `ok`: builds, "
+         "no new diagnostic; `ok*`: base and converted fail alike (W=1 warnings that "
+         "CONFIG_WERROR makes errors; compared); `ok-`: builds, none of the changed lines "
+         "in this configuration; `WARN`: new diagnostics; `FAIL`: does not build; `.`: "
+         "the configuration does not build the file.", "",
+         "| file | " + " | ".join(cols) + " | configs |",
+         "|---|" + "---|" * len(cols) + "---:|"]
+    per = {c: 0 for c in cols}
+    for d in report["drivers"]:
+        for f in d["files"]:
+            m = d["checks"]["build"][f].get("matrix") or {}
+            for c in m:
+                per[c] = per.get(c, 0) + 1
+            L.append(f"| {f} | " + " | ".join(MATRIX_CELL.get(m.get(c, ""), ".")
+                                              for c in cols) + f" | {len(m)} |")
+    L.append("| files built | " + " | ".join(str(per[c]) for c in cols) + " | |")
+    return L
