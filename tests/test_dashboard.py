@@ -62,3 +62,34 @@ def test_local_source_links(fixture_audit, tmp_path, monkeypatch):
     monkeypatch.setenv("DMACB_SOURCE_URL", "local")
     text = dashboard.build(fixture_audit["out"], fixture_audit["tree"])
     assert f'"url": "{fixture_audit["tree"].as_uri()}/{{file}}#L{{line}}"' in text
+
+
+def test_matrix_tab(fixture_audit, tmp_path):
+    """verify --matrix's results become the Matrix tab: a row per file, a
+    column per configuration, and the files each configuration built."""
+    import json
+    from dmacb_lib import dashboard, formats
+    rdir = tmp_path / "r"
+    shutil.copytree(fixture_audit["out"], rdir)
+    build = {"drivers/a/x.c": {"matrix": {"x86_64": "pass", "arm64": "new diagnostics"}},
+             "drivers/a/y.c": {"matrix": {"arm64": "lines unseen"}}}
+    ver = {"format": formats.name("verify"), "matrix": ["x86_64", "arm64", "mips"],
+           "drivers": [{"commit": "c1", "verdict": "fail", "reasons": [],
+                        "files": ["drivers/a/x.c", "drivers/a/y.c"],
+                        "checks": {"build": build}}]}
+    (rdir / "verify.json").write_text(json.dumps(ver))
+    m = dashboard.matrix_rows(ver)
+    assert m["configs"] == ["x86_64", "arm64", "mips"]
+    assert m["rows"][0] == {"file": "drivers/a/x.c", "verdict": "fail", "x86_64": "ok",
+                            "arm64": "WARN", "mips": ".", "configs": 2}
+    assert m["rows"][1]["arm64"] == "ok-" and m["rows"][1]["x86_64"] == "."
+    assert m["rows"][-1] == {"file": "files built", "verdict": "", "x86_64": 1, "arm64": 2,
+                             "mips": 0, "configs": ""}
+    assert dashboard.matrix_rows(None) == {"configs": [], "rows": []}
+    dashboard.write(rdir)
+    dom = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom",
+                    (rdir / "index.html").as_uri())
+    tab = dom[dom.index('<div id="matrix"'):]
+    tab = tab[:tab.index("</div>")]
+    assert "<th>mips</th>" in tab and "<td>WARN</td>" in tab and "<td>files built</td>" in tab
+    assert tab.count("<tr>") == 1 + 3

@@ -102,6 +102,8 @@ def local(vfarm):
     assert m["drivers/dma/bcm2835-dma.c"] == {"arm64": "pass"}
     assert m["drivers/spi/spi-sun6i.c"] == {"x86_64": "pass", "arm64": "pass"}
     assert "## Configuration matrix" in (rdir / "verify.md").read_text()
+    assert '"matrix": {"configs": ["x86_64", "arm64"], "rows": [{' in \
+        (rdir / "index.html").read_text()              # the dashboard's Matrix tab
     assert not (rdir / "verify-farm.json").exists()
     return doc, time.monotonic() - t0
 

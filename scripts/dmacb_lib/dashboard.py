@@ -5,8 +5,9 @@ One self-contained page (no external asset: the data is embedded as JSON,
 the script and the charts are inline): per callback its shape, verdict and
 reasons, the evidence in full (expandable), the providers that may run it,
 its conversion (commit, patch text), verify's result per check and the
-series it went into; the seed's claims; the providers; the parity of the
-two contract engines; charts of shape and verdict per subsystem.
+series it went into; the seed's claims; the providers; verify --matrix per
+file and configuration; the parity of the two contract engines; charts of
+shape and verdict per subsystem.
 
 Every stage rewrites it after writing its own files, reading the stage
 files through formats.py (a stage that has not run is simply absent).
@@ -25,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from . import claims, formats
-from .vocab import GROUPS, SHAPES, subsystem
+from .vocab import GROUPS, MATRIX_RESULTS, SHAPES, subsystem
 
 ELIXIR = "https://elixir.bootlin.com/linux/v{version}/source/{file}#L{line}"
 COLORS = {
@@ -146,7 +147,10 @@ def build(rdir: Path, tree: Path | None = None) -> str:
                                    "configs": sorted({x for b in v["checks"].get(
                                        "build", {}).values() for x in b.get("configs") or []}),
                                    "checker": {f: e.get("ok") for f, e in
-                                               v["checks"].get("checker", {}).items()}}}
+                                               v["checks"].get("checker", {}).items()},
+                                   "matrix": {f: b["matrix"] for f, b in
+                                              v["checks"].get("build", {}).items()
+                                              if b.get("matrix")}}}
             p = patch_of.get(cr.get("commit") or "")
             if p:
                 r["series"] = {"label": p["series"], "file": p["file"]}
@@ -163,6 +167,7 @@ def build(rdir: Path, tree: Path | None = None) -> str:
               _bars("Verdict (group) per subsystem", {s: by_sub_group[s] for s in order},
                     GROUPS))
     data = {"release": release, "version": version, "url": source_url(tree),
+            "matrix": matrix_rows(ver),
             "rows": rows, "claims": claims.answer(cbs),
             "providers": (prov or {}).get("providers", []),
             "series": (ser or {}).get("series", []),
@@ -176,6 +181,27 @@ def build(rdir: Path, tree: Path | None = None) -> str:
     blob = json.dumps(data, sort_keys=True).replace("</", "<\\/")
     title = f"dmacb: dmaengine client callbacks in Linux {html.escape(release)}"
     return PAGE.replace("@TITLE@", title).replace("@CHARTS@", charts).replace("@DATA@", blob)
+
+
+def matrix_rows(ver: dict | None) -> dict:
+    """verify --matrix as the Matrix tab's table: a row per file, a column
+    per configuration (the short forms of verify.md), and the count of
+    files each configuration built."""
+    cols = (ver or {}).get("matrix") or []
+    rows, built = [], {c: 0 for c in cols}
+    for d in (ver or {}).get("drivers", []) if cols else []:
+        for f in d["files"]:
+            m = d["checks"]["build"][f].get("matrix") or {}
+            row = {"file": f, "verdict": d["verdict"]}
+            for c in cols:
+                row[c] = MATRIX_RESULTS.get(m.get(c, ""), ".")
+                built[c] += c in m
+            row["configs"] = len(m)
+            rows.append(row)
+    if rows:
+        rows.append({"file": "files built", "verdict": "",
+                     **{c: built[c] for c in cols}, "configs": ""})
+    return {"configs": cols, "rows": rows}
 
 
 def write(rdir: Path, tree: Path | None = None) -> None:
@@ -212,7 +238,8 @@ PAGE = r"""<!DOCTYPE html>
 <p id="summary"></p>
 <nav><button data-tab="callbacks" class="on">Callbacks</button><button data-tab="claims">The
 seed's claims</button><button data-tab="providers">Providers</button><button
-data-tab="series">Series</button><button data-tab="parity">Parity</button><button
+data-tab="series">Series</button><button data-tab="matrix">Matrix</button><button
+data-tab="parity">Parity</button><button
 data-tab="charts">Charts</button></nav>
 <div id="callbacks" class="tab on">
 <p>Shape <select id="f-shape"><option value="">all</option></select>
@@ -228,6 +255,7 @@ Search <input id="f-q" size="24"> <span id="shown"></span>
 <div id="claims" class="tab"></div>
 <div id="providers" class="tab"></div>
 <div id="series" class="tab"></div>
+<div id="matrix" class="tab"></div>
 <div id="parity" class="tab"></div>
 <div id="charts" class="tab">@CHARTS@</div>
 <script type="application/json" id="data">@DATA@</script>
@@ -270,6 +298,7 @@ function detail(r) {
     h += '<p><b>Verify</b>: ' + esc(r.verify.verdict) + '; rerun ' + esc(JSON.stringify(k.rerun)) +
       '; checkpatch ' + (k.checkpatch ? 'ok' : 'FAIL') + '; build ' + esc(JSON.stringify(k.build)) +
       ' on ' + esc(k.configs.join('; ')) + '; checker ' + esc(JSON.stringify(k.checker)) +
+      (Object.keys(k.matrix || {}).length ? '; matrix ' + esc(JSON.stringify(k.matrix)) : '') +
       (r.verify.reasons.length ? '<br>' + r.verify.reasons.map(esc).join('<br>') : '') + '</p>';
   }
   if (r.patch) h += '<p><b>Patch</b> (' + esc(r.series.label + '/' + r.series.file) + ')</p><pre>' +
@@ -348,6 +377,13 @@ function table(id, rows, cols, empty) {
 table('providers', D.providers, D.providers.length ? Object.keys(D.providers[0]) : [],
       'The providers audit has not run for this tree.');
 table('series', D.series, ['label', 'to', 'patches'], 'No series yet (make series).');
+table('matrix', D.matrix.rows, ['file', 'verdict'].concat(D.matrix.configs, ['configs']),
+      'No configuration matrix: verify ran without --matrix (or --hosts), one configuration ' +
+      'per file (the verify column of each callback says which).');
+if (D.matrix.rows.length) document.getElementById('matrix').insertAdjacentHTML('afterbegin',
+  '<p>Each converted file in every configuration that builds it. ok: builds, no new ' +
+  'diagnostic; ok*: base and converted fail alike; ok-: none of the changed lines in this ' +
+  'configuration; WARN: new diagnostics; FAIL: does not build; .: not built there.</p>');
 table('parity', D.parity, ['file', 'function', 'audit', 'checker', 'explained', 'unexplained'],
       'No parity run yet (dmacb parity, after verify).');
 </script>

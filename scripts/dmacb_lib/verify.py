@@ -33,6 +33,7 @@ from .kernel import Kernel
 if TYPE_CHECKING:
     from .farm import HostsFile
 from .util import Progress, cache_dir, die, dmacb_digest, file_digest, info, reports_dir
+from .vocab import MATRIX_RESULTS
 
 
 def load_convert(k: Kernel, out_root: Path) -> dict:
@@ -619,10 +620,6 @@ def write_reports(outdir: Path, report: dict, timings: dict, total: float,
     (outdir / "verify.md").write_text("\n".join(L) + "\n")
 
 
-MATRIX_CELL = {"pass": "ok", "fails alike": "ok*", "lines unseen": "ok-",
-               "new diagnostics": "WARN", "fails": "FAIL"}
-
-
 def matrix_md(report: dict) -> list[str]:
     """verify --matrix: each file in each configuration that builds it."""
     cols = report["matrix"]
@@ -641,7 +638,7 @@ def matrix_md(report: dict) -> list[str]:
             m = d["checks"]["build"][f].get("matrix") or {}
             for c in m:
                 per[c] = per.get(c, 0) + 1
-            L.append(f"| {f} | " + " | ".join(MATRIX_CELL.get(m.get(c, ""), ".")
+            L.append(f"| {f} | " + " | ".join(MATRIX_RESULTS.get(m.get(c, ""), ".")
                                               for c in cols) + f" | {len(m)} |")
     L.append("| files built | " + " | ".join(str(per[c]) for c in cols) + " | |")
     return L

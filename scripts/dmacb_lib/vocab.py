@@ -103,6 +103,13 @@ SERVE_BASIS = ("probe", "devicetree", "devicetree+kconfig", "kconfig", "any")
 # The roles of a provider's files.
 PROVIDER_FILE_ROLES = ("register", "included", "library", "glue", "external-glue", "header")
 
+# -- verify ------------------------------------------------------------------
+
+# verify --matrix: a file's result in one configuration (kbuild's words),
+# each with the short form of verify.md's and the dashboard's matrix.
+MATRIX_RESULTS = {"pass": "ok", "fails alike": "ok*", "lines unseen": "ok-",
+                  "new diagnostics": "WARN", "fails": "FAIL"}
+
 # -- subsystems ---------------------------------------------------------------
 
 # Path prefix -> subsystem, first match wins; the series are cut along these.
