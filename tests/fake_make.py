@@ -3,7 +3,7 @@
 """A stand-in for Kbuild's make, for tests/test_kbuild.py (no kernel tree).
 
 It speaks just enough of Kbuild to drive scripts/dmacb_lib/kbuild.py:
-  make -C SRC O=B [ARCH=..] allmodconfig|modules_prepare
+  make -C SRC O=B [ARCH=..] allmodconfig|allyesconfig|modules_prepare
   make -C B [-k] [-Otarget] [W=1] dir/x.o dir/x.i ...   (quiet lines, gcc-style
        diagnostics for lines containing 'warnme', an error for 'BROKEN',
        make's "*** [...: x.o] Error 1", up-to-date objects left alone)
@@ -70,7 +70,7 @@ def main() -> int:
         src, b = cdir, out_dir
         b.mkdir(parents=True, exist_ok=True)
         (b.parent / "fake-make.calls").open("a").write(f"{b.name}: {' '.join(goals)}\n")
-        if "allmodconfig" in goals:
+        if "allmodconfig" in goals or "allyesconfig" in goals:
             kconfig = (src / "Kconfig").read_text() if (src / "Kconfig").exists() else ""
             (b / ".config").write_text("CONFIG_FAKE=y\n" + kconfig)
             (b / ".fake-src").write_text(str(src))

@@ -648,6 +648,22 @@ def test_matrix_configurations_exist():
         assert spec.package == f"gcc-{spec.cross.rstrip('-')}"
 
 
+def test_allyesconfig_in_the_matrix(fake):
+    """The matrix's last configuration builds every driver in (allyesconfig),
+    in a build directory of its own, and says so in the file's configs."""
+    assert kbuild.MATRIX_ARCHES[-1] == "x86_64-yes"
+    assert "x86_64-yes" not in kbuild.DEFAULT_ARCHES
+    res = kbuild.verify_builds(fake["base"], fake["conv"], "6.99.0", ["drivers/a/ok.c"],
+                               arches=("x86_64", "x86_64-yes"), progress=False, matrix=True)
+    ok = res["drivers/a/ok.c"]
+    assert ok["matrix"] == {"x86_64": "pass", "x86_64-yes": "pass"}
+    assert ok["configs"][1].startswith("x86_64-yes allyesconfig (gcc ")
+    assert sorted(c for c in calls(fake) if "allyesconfig" in c or "x86_64-yes:" in c
+                  and c.endswith("ok.o [W=1]")) == [
+        "base-x86_64-yes: allyesconfig", "base-x86_64-yes: drivers/a/ok.o [W=1]",
+        "conv-x86_64-yes: allyesconfig", "conv-x86_64-yes: drivers/a/ok.o [W=1]"]
+
+
 def test_missing_cross_compiler_is_a_reason_not_a_crash(fake, monkeypatch):
     monkeypatch.setitem(kbuild.ARCHES, "arm64", kbuild.Arch(
         "arm64", "arm64", "no-such-prefix-", "no-such-package"))

@@ -91,7 +91,8 @@ class Arch:
     cross: str | None           # CROSS_COMPILE= prefix
     package: str | None         # Debian package that brings <cross>gcc
     llvm: bool = False          # LLVM=1: clang and the LLVM tools, any ARCH=
-    allconfig: str = ""         # KCONFIG_ALLCONFIG fragment for allmodconfig
+    allconfig: str = ""         # KCONFIG_ALLCONFIG fragment for the goal
+    goal: str = "allmodconfig"  # the configuration target
 
     def make_args(self) -> list[str]:
         args = []
@@ -127,6 +128,9 @@ ARCHES: dict[str, Arch] = {
     "mips": Arch("mips", "mips", "mips-linux-gnu-", "gcc-mips-linux-gnu"),
     "riscv": Arch("riscv", "riscv", "riscv64-linux-gnu-", "gcc-riscv64-linux-gnu"),
     "sh": Arch("sh", "sh", "sh4-linux-gnu-", "gcc-sh4-linux-gnu"),
+    # every driver built in (no -DMODULE): the module_*() and
+    # IS_MODULE/IS_BUILTIN paths allmodconfig never compiles
+    "x86_64-yes": Arch("x86_64-yes", None, None, None, goal="allyesconfig"),
 }
 # The order verify_builds() tries them in: x86_64 reaches most clients
 # (COMPILE_TEST), arm64 and arm add the AMBA/SoC-only ones, armv5 the
@@ -135,7 +139,7 @@ DEFAULT_ARCHES = ("x86_64", "arm64", "arm", "armv5", "ppc32")
 # verify --matrix builds each file in every one of these that builds it
 # (0-day's point: a driver's COMPILE_TEST object meets other compilers'
 # and other architectures' headers), not only in the first.
-MATRIX_ARCHES = DEFAULT_ARCHES + ("ppc64", "mips", "riscv", "sh")
+MATRIX_ARCHES = DEFAULT_ARCHES + ("ppc64", "mips", "riscv", "sh", "x86_64-yes")
 # use_llvm(): every architecture built with LLVM=1 (clang targets them all,
 # no cross compiler needed); the compile database then is clang's own.
 LLVM = False
@@ -201,7 +205,7 @@ def config_label(a: Arch) -> str:
         sel = " ".join(ln.split("=")[0].removeprefix("CONFIG_")
                        for ln in a.allconfig.split() if ln.endswith("=y"))
         cc = f"ARCH={a.kbuild_arch} {sel}; {cc}"
-    return f"{a.name} allmodconfig ({cc})"
+    return f"{a.name} {a.goal} ({cc})"
 
 
 # ---------------------------------------------------------------------------
@@ -417,6 +421,8 @@ def prepare(src: Path, release: str, arch: str = "x86_64", cross: str | None = N
                "make_args": a.make_args(), "extra": list(extra)}
         if a.allconfig:
             key["allconfig"] = a.allconfig
+        if a.goal != "allmodconfig":
+            key["goal"] = a.goal
         stamp = _read_stamp(bdir)
         if stamp and all(stamp.get(k) == v for k, v in key.items()) \
                 and (bdir / ".config").exists():
@@ -427,10 +433,10 @@ def prepare(src: Path, release: str, arch: str = "x86_64", cross: str | None = N
         (bdir / STAMP).unlink(missing_ok=True)
         bdir.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
-        info(f"kbuild: preparing {bdir} ({a.name} allmodconfig + modules_prepare, "
+        info(f"kbuild: preparing {bdir} ({a.name} {a.goal} + modules_prepare, "
              f"once per tree and configuration)")
         base = ["-C", str(src), f"O={bdir}", *a.make_args()]
-        allmod = ["allmodconfig"]
+        allmod = [a.goal]
         if a.allconfig:
             (bdir / "dmacb-allconfig").write_text(a.allconfig)
             allmod.insert(0, f"KCONFIG_ALLCONFIG={bdir / 'dmacb-allconfig'}")
@@ -1426,7 +1432,7 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                 for f in hits:
                     del pending[f]
                     if not mc[obj[f]].in_config:
-                        why[f].append(f"in the base tree's {a.name} allmodconfig but not in "
+                        why[f].append(f"in the base tree's {a.name} {a.goal} but not in "
                                       f"the converted tree's (a Kconfig or Makefile changed?)")
                         continue
                     if out[f]["arch"] is None:
@@ -1441,8 +1447,8 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                     plan.append((i, a, bdir, cdir, ok_hits, obj))
             for f in pending:           # in no (further) configuration
                 if out[f]["arch"] is None and not why[f]:
-                    tried = [usable[i].name for i in sorted(usable)]
-                    msg = (f"not built by {' or '.join(x + ' allmodconfig' for x in tried)}"
+                    tried = [f"{usable[i].name} {usable[i].goal}" for i in sorted(usable)]
+                    msg = (f"not built by {' or '.join(tried)}"
                            if tried else "no usable compiler")
                     if skipped:
                         msg += f" (not tried: {'; '.join(skipped)})"

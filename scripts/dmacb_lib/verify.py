@@ -625,7 +625,8 @@ def matrix_md(report: dict) -> list[str]:
     cols = report["matrix"]
     L = ["", "## Configuration matrix", "",
          "Each file in every configuration of the list that builds it (allmodconfig of "
-         "each architecture; Kbuild itself says which build the object).  `ok`: builds, "
+         "each architecture, x86_64-yes the x86_64 allyesconfig; Kbuild itself says "
+         "which build the object).  `ok`: builds, "
          "no new diagnostic; `ok*`: base and converted fail alike (W=1 warnings that "
          "CONFIG_WERROR makes errors; compared); `ok-`: builds, none of the changed lines "
          "in this configuration; `WARN`: new diagnostics; `FAIL`: does not build; `.`: "
