@@ -1,13 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0
-"""verify's compiles through distcc (make check-farm; needs kernel-tree).
+"""verify through a farm (make check-farm; needs kernel-tree): its
+compiles through distcc, its checker and checkpatch jobs over GNU parallel
+--sshlogin.
 
 Two distccd daemons on 127.0.0.2 and 127.0.0.3, plus two hosts that must
 be left out: one whose gcc is not this machine's (127.0.0.4, a wrapper
-that adds -O0) and one where nothing listens.  A few driver commits of the
-6.12 convert branch are verified with --rebuild (every object compiled
-again) in an x86_64 + arm64 matrix: here, through the farm, and through the
-farm with one daemon killed in the middle of the run.  verify.json must be
-the same every time; verify-farm.json must show both daemons compiling.
+that adds -O0) and one where nothing listens; two sshd daemons on
+127.0.0.2 and 127.0.0.3, plus an ssh host that does not answer.  A few
+driver commits of the 6.12 convert branch are verified with --rebuild
+(every object compiled, every file checked again) in an x86_64 + arm64
+matrix: here, through the farm, and through the farm with one distcc
+daemon killed in the middle of the run.  verify.json must be the same
+every time; verify-farm.json must show both daemons compiling and both ssh
+hosts checking.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ CONFIGS = "x86_64,arm64"
 @pytest.fixture(scope="module")
 def vfarm(tmp_path_factory):
     from farm_distccd import Distccd
+    from farm_sshd import Daemons
     if not (TREE / "Makefile").exists():
         pytest.fail("no kernel-tree: run 'make kernel-tree'")
     base = tmp_path_factory.mktemp("vfarm")
@@ -58,13 +64,16 @@ def vfarm(tmp_path_factory):
         (fake / cc).write_text(f'#!/bin/sh\nexec /usr/bin/{cc} "$@" -O0\n')
         (fake / cc).chmod(0o755)
     d = Distccd(base / "distccd")
+    ssh = Daemons(base / "ssh", ["127.0.0.2", "127.0.0.3"])
     try:
         d.start("127.0.0.2", 2)
         d.start("127.0.0.3", 2)
         d.start("127.0.0.4", 1, path=f"{fake}:/usr/bin:/bin")
-        yield {"base": base, "out": out, "d": d}
+        ssh.start_all()
+        yield {"base": base, "out": out, "d": d, "ssh": ssh}
     finally:
         d.stop()
+        ssh.stop()
         shutil.rmtree(fake, ignore_errors=True)
 
 
@@ -78,12 +87,13 @@ def _verify(vf, name: str, hosts: str | None, popen: bool = False):
         hf = vf["base"] / f"hosts-{name}"
         hf.write_text(hosts)
         args += ["--hosts", str(hf)]
+    ssh = {"DMACB_SSH": vf["ssh"].ssh}
     if popen:
         env = {**os.environ, "DMACB_CACHE": str(cache_dir()), "KERNEL": "", "KVER": "",
-               "DMACB_HOSTS": ""}
+               "DMACB_HOSTS": "", **ssh}
         return subprocess.Popen([str(ROOT / "scripts" / "dmacb"), *args], env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE), out / REL
-    r = run_dmacb(*args, cache=cache_dir())
+    r = run_dmacb(*args, cache=cache_dir(), env_extra=ssh)
     return r, out / REL
 
 
@@ -117,8 +127,12 @@ def _hosts(vf, extra: str = "") -> str:
 def test_farm_verify_same_results(vfarm, local):
     t0 = time.monotonic()
     nobody = f"127.0.0.5:{vfarm['d'].port['127.0.0.2']}"
+    # the ssh lines take the checker and checkpatch; 127.0.0.6 has no sshd
+    # of the test (and no key of it, where the machine runs one)
+    before = set(Path.home().glob("dmacb-verify-*"))
     r, rdir = _verify(vfarm, "farm", _hosts(vfarm, f"distcc {vfarm['d'].spec('127.0.0.4')}\n"
-                                                   f"distcc {nobody}/1\n"))
+                                                   f"distcc {nobody}/1\n"
+                                                   "1/127.0.0.2\n1/127.0.0.3\n127.0.0.6\n"))
     farm_s = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
     assert _found(rdir) == local[0]
@@ -133,6 +147,19 @@ def test_farm_verify_same_results(vfarm, local):
     assert by["127.0.0.4"]["status"] == "skipped" and "not the one here" in by["127.0.0.4"]["why"]
     assert by["127.0.0.5"]["status"] == "skipped" and "unreachable" in by["127.0.0.5"]["why"]
     assert "farm: distcc 127.0.0.4:" in r.stderr and "not the one here" in r.stderr
+    # the checker's and checkpatch's jobs ran on the two ssh hosts only,
+    # every one of them (no ':' in the list: none ran here)
+    chk = note["checks"]
+    st = {h["sshlogin"]: h for h in chk["ssh"]}
+    assert st["1/127.0.0.2"]["status"] == st["1/127.0.0.3"]["status"] == "used", chk
+    assert st["127.0.0.6"]["status"] == "skipped" and "unreachable" in st["127.0.0.6"]["why"]
+    assert sorted(chk["checker"]) == sorted(FILES), chk
+    assert len(chk["checkpatch"]) == len(FILES), chk
+    ran = set(chk["checker"].values()) | set(chk["checkpatch"].values())
+    assert ran <= {"127.0.0.2", "127.0.0.3"} and st["1/127.0.0.2"]["jobs"] + \
+        st["1/127.0.0.3"]["jobs"] >= 3, chk
+    assert not chk["events"], chk
+    assert set(Path.home().glob("dmacb-verify-*")) == before    # the workspaces are gone
     print(f"\nfarm verify {farm_s:.1f}s, local {local[1]:.1f}s on {len(FILES)} files")
 
 

@@ -3,6 +3,8 @@
 
   run_checker(db, plan_rows, files)     write the plan TSV, run the binary,
                                         return its JSON as a dict
+  plan_text(plan_rows), known(db, files)  the plan TSV; the files the
+                                        database has (farm_check.py's jobs)
 
 The compile database is verify's (verify.compile_db()): that of the build
 directory that compile-tested the file, clang's own with `verify --llvm`.
@@ -56,6 +58,28 @@ def _plan_line(row: tuple) -> str:
     if any("\t" in v or "\n" in v for v in fields):
         die(f"plan row {row!r}: tab or newline in a field")
     return "\t".join(fields)
+
+
+def plan_text(plan_rows: list[tuple]) -> str:
+    """The plan TSV dmacb-check reads (--plan)."""
+    return ("# dmacb verification plan (written by scripts/dmacb_lib/checker.py)\n" +
+            "".join(_plan_line(row) + "\n" for row in plan_rows))
+
+
+def known(db: Path, files: list[str], tree: Path | None = None,
+          db_tree: Path | None = None) -> tuple[list[str], list[str]]:
+    """files split into those the database has an entry for and the others
+    (which dmacb-check would refuse the whole run for)."""
+    entries = db_files(db)
+    base = (db_tree or tree)
+    present, skipped = [], []
+    for f in files:
+        if base is not None:
+            ok = os.path.realpath(os.path.join(base, f)) in entries
+        else:
+            ok = any(k.endswith("/" + f) for k in entries)
+        (present if ok else skipped).append(f)
+    return present, skipped
 
 
 def ensure_binary() -> Path:
@@ -119,22 +143,12 @@ def run_checker(db: Path, plan_rows: list[tuple], files: list[str] | None = None
     binary = ensure_binary()
     if files is None:
         files = list(dict.fromkeys(r[1] for r in plan_rows))
-    known = db_files(db)
-    base = (db_tree or tree)
-    present, skipped = [], []
-    for f in files:
-        if base is not None:
-            ok = os.path.realpath(os.path.join(base, f)) in known
-        else:
-            ok = any(k.endswith("/" + f) for k in known)
-        (present if ok else skipped).append(f)
+    present, skipped = known(db, files, tree, db_tree)
     result: dict = {"files": [], "ok": True, "jobs": jobs}
     if present:
         with tempfile.NamedTemporaryFile("w", prefix="dmacb-plan-", suffix=".tsv",
                                          dir=cache_dir(), delete=False) as fh:
-            fh.write("# dmacb verification plan (written by scripts/dmacb_lib/checker.py)\n")
-            for row in plan_rows:
-                fh.write(_plan_line(row) + "\n")
+            fh.write(plan_text(plan_rows))
             plan = Path(fh.name)
         try:
             cmd = [str(binary), "--db", str(db), "--kb", str(kb), "--plan", str(plan),

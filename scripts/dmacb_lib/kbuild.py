@@ -1439,9 +1439,12 @@ def verify_builds(base_src: Path, conv_src: Path, release: str,
                         out[f]["arch"] = a.name
                         out[f]["config"] = config_label(a)
                         out[f]["module"] = mb[obj[f]].module
+                        # the checker parses the header in the first
+                        # configuration's object: with --matrix a later
+                        # one may build it through another .c file
+                        if obj[f] != f:
+                            out[f]["via"] = obj[f]
                     out[f]["configs"].append(config_label(a))
-                    if obj[f] != f:
-                        out[f]["via"] = obj[f]
                 ok_hits = [f for f in hits if mc[obj[f]].in_config]
                 if ok_hits:
                     plan.append((i, a, bdir, cdir, ok_hits, obj))

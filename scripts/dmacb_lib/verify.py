@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import (chan_notify, checker, convert, csource, dashboard, delivery, farm_cc, formats,
-               kbuild, rewrite, vchan_notify, worktree)
+from . import (chan_notify, checker, convert, csource, dashboard, delivery, farm_cc,
+               farm_check, formats, kbuild, rewrite, vchan_notify, worktree)
 from .kernel import Kernel
 if TYPE_CHECKING:
     from .farm import HostsFile
@@ -162,7 +162,9 @@ def rerun_check(k: Kernel, wt: Path, doc: dict, jobs: int,
     return res
 
 
-def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
+def checkpatch_check(wt: Path, doc: dict, jobs: int,
+                     cfarm: "farm_check.CheckFarm | None" = None,
+                     fresh: bool = False) -> dict[str, dict]:
     """commit -> {ok, output} of checkpatch.pl --strict on its patch.
 
     One checkpatch process per CPU over a share of the patches: perl's
@@ -170,7 +172,9 @@ def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
     small patch.  With several files checkpatch prints a block per file
     ending in '<file> has no obvious style problems ...' or '<file> has
     style problems ...'.  A verdict is reused for the same patch text
-    (less its 'From <sha>' line) and the same checkpatch and data files."""
+    (less its 'From <sha>' line) and the same checkpatch and data files.
+    cfarm: the patches go out to its hosts first; what none delivered runs
+    here.  fresh: believe no recorded verdict (--rebuild)."""
     out = cache_dir() / "verify" / doc["kernel"] / f"patches-{conv_tag(wt)}"
     out.mkdir(parents=True, exist_ok=True)
     cdir = cache_dir() / "verify" / "checkpatch"
@@ -186,7 +190,7 @@ def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
         text = worktree.git(wt, "format-patch", "-1", "--stdout", c["commit"]).stdout
         key = hashlib.sha1(repr((text.split("\n", 1)[-1], tool)).encode()).hexdigest()
         hit = cdir / f"{key}.json"
-        if hit.exists():
+        if hit.exists() and not fresh:
             res[c["commit"]] = dict(json.loads(hit.read_text()), cached=True)
             continue
         p = out / f"{c['commit'][:12]}.patch"
@@ -194,8 +198,26 @@ def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
         paths[str(p)] = c["commit"]
         keys[c["commit"]] = key
     files = sorted(paths)
-    n = max(1, min(jobs, len(files)))
-    chunks = [files[i::n] for i in range(n)]
+
+    def read(text: str) -> None:
+        block: list[str] = []
+        for line in text.splitlines():
+            block.append(line)
+            for f in files:
+                if line.startswith(f + " has "):
+                    ok = "has no obvious style problems" in line
+                    res[paths[f]] = {"ok": ok, "output": "" if ok else
+                                     "\n".join(block).strip()[-2000:]}
+                    (cdir / f"{keys[paths[f]]}.json").write_text(json.dumps(res[paths[f]]))
+                    block = []
+    if cfarm is not None and files:
+        text, left = cfarm.checkpatch([Path(f) for f in files])
+        read(text)
+        files_here = sorted(str(p) for p in left)
+    else:
+        files_here = files
+    n = max(1, min(jobs, len(files_here)))
+    chunks = [files_here[i::n] for i in range(n)]
 
     def one(chunk: list[str]) -> str:
         r = subprocess.run(["./scripts/checkpatch.pl", "--strict", "--no-color", *chunk],
@@ -203,16 +225,7 @@ def checkpatch_check(wt: Path, doc: dict, jobs: int) -> dict[str, dict]:
         return r.stdout
     with ThreadPoolExecutor(n) as ex:
         for text in ex.map(one, [c for c in chunks if c]):
-            block: list[str] = []
-            for line in text.splitlines():
-                block.append(line)
-                for f in files:
-                    if line.startswith(f + " has "):
-                        ok = "has no obvious style problems" in line
-                        res[paths[f]] = {"ok": ok, "output": "" if ok else
-                                         "\n".join(block).strip()[-2000:]}
-                        (cdir / f"{keys[paths[f]]}.json").write_text(json.dumps(res[paths[f]]))
-                        block = []
+            read(text)
     for c in doc["commits"]:
         res.setdefault(c["commit"], {"ok": False, "output": "checkpatch gave no verdict"})
     return res
@@ -317,7 +330,8 @@ def checker_key(wt: Path) -> str:
 
 
 def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
-                  via: dict[str, str] | None = None, extra: list[tuple] = ()) -> dict:
+                  via: dict[str, str] | None = None, extra: list[tuple] = (),
+                  cfarm: "farm_check.CheckFarm | None" = None, fresh: bool = False) -> dict:
     """file -> the checker's entry, each file parsed with the flags of the
     configuration that compile-tested it.  A header is checked in the .c
     file it was compiled through (`via`): its plan items move there, so
@@ -326,7 +340,10 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
 
     A file's entry is reused when nothing it was parsed from changed (its
     Kbuild inputs, see checker_key()): verifying the branch again after
-    converting one more driver parses one file, not all."""
+    converting one more driver parses one file, not all.  cfarm: the
+    files go out to its hosts first (each with its configuration's
+    database and headers); what none delivered is parsed here.  fresh:
+    believe no recorded entry (--rebuild)."""
     out: dict[str, dict] = {}
     via = via or {}
     rows = [(r[0], via.get(r[1], r[1]), *r[2:]) for r in plan_rows(doc) + list(extra)]
@@ -346,7 +363,7 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
             mine = [r for r in rows if r[1] == f]
             keys[f] = hashlib.sha1(repr((common, arch, inputs, mine)).encode()).hexdigest()
             hit = cdir / f"{keys[f]}.json"
-            if hit.exists():
+            if hit.exists() and not fresh:
                 out[f] = dict(json.loads(hit.read_text()), cached=True)
                 prog.step(f)
         files = [f for f in files if f not in out]
@@ -364,7 +381,19 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
                           e.get("checks", {}).get("parse", {}).get("errors", []))
             if e["file"] in keys and not e.get("skipped") and not crashed:
                 (cdir / f"{keys[e['file']]}.json").write_text(json.dumps(e))
-        got = checker.run_checker(db, [r for r in rows if r[1] in files], files=files,
+        mine = [r for r in rows if r[1] in files]
+        if cfarm is not None:
+            present, _ = checker.known(db, files, wt)
+            cfarm.ship_arch(arch, db, bdir, checker.plan_text(mine))
+            entries, _ = cfarm.checker(arch, present, db, bdir)
+            for e in entries:
+                keep(e)
+                out[e["file"]] = e
+                prog.step(e["file"])
+            files = [f for f in files if f not in out]
+            if not files:
+                continue
+        got = checker.run_checker(db, [r for r in mine if r[1] in files], files=files,
                                   tree=wt, jobs=jobs, progress=prog, on_entry=keep)
         out.update({e["file"]: e for e in got["files"]})
     prog.finish()
@@ -392,7 +421,7 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
         kbuild.arch_spec(a)             # an unknown name stops here
     try:
         return _run(k, jobs, out_root, allow_untested, llvm, ccfarm, matrix, configs,
-                    rebuild, t0)
+                    rebuild, t0, hosts.ssh if hosts else [])
     finally:
         if ccfarm:
             ccfarm.close()
@@ -400,7 +429,7 @@ def run(k: Kernel, jobs: int, out_root: Path | None = None,
 
 def _run(k: Kernel, jobs: int, out_root: Path | None, allow_untested: bool, llvm: bool,
          ccfarm: "farm_cc.CompileFarm | None", matrix: bool, configs: list[str],
-         rebuild: bool, t0: float) -> int:
+         rebuild: bool, t0: float, ssh: list | None = None) -> int:
     out_root = reports_dir(out_root)
     doc = load_convert(k, out_root)
     doc["_out"] = str(out_root / k.release)
@@ -415,6 +444,26 @@ def _run(k: Kernel, jobs: int, out_root: Path | None, allow_untested: bool, llvm
              f"and dmacb): {out_root / k.release}/verify.md kept "
              f"({time.monotonic() - t0:.1f}s)")
         return done
+    # the ssh hosts take the checker and checkpatch; their workspaces are
+    # made while the rewrites rerun and the objects build
+    cfarm = None
+    if ssh and not llvm:
+        cfarm = farm_check.CheckFarm(ssh, k, wt, checker.ensure_binary(), checker.KB)
+        cfarm.start()
+    elif ssh:
+        info("farm: with --llvm the checker and checkpatch run here")
+    try:
+        return _stages(k, jobs, out_root, allow_untested, llvm, ccfarm, matrix, configs,
+                       rebuild, t0, doc, wt, files, stage_key, cfarm)
+    finally:
+        if cfarm:
+            cfarm.close()
+
+
+def _stages(k: Kernel, jobs: int, out_root: Path, allow_untested: bool, llvm: bool,
+            ccfarm: "farm_cc.CompileFarm | None", matrix: bool, configs: list[str],
+            rebuild: bool, t0: float, doc: dict, wt: Path, files: list[str], stage_key: str,
+            cfarm: "farm_check.CheckFarm | None") -> int:
     timings = {}
 
     t = time.monotonic()
@@ -424,11 +473,15 @@ def _run(k: Kernel, jobs: int, out_root: Path | None, allow_untested: bool, llvm
     info(f"verify: rerun of the rewrites: {sum(1 for v in rerun.values() if v)} file(s) "
          f"change ({timings['rerun']:.1f}s)")
 
-    t = time.monotonic()
-    cp = checkpatch_check(wt, doc, jobs)
-    timings["checkpatch"] = time.monotonic() - t
-    info(f"verify: checkpatch --strict: {sum(1 for v in cp.values() if not v['ok'])} "
-         f"commit(s) with findings ({timings['checkpatch']:.1f}s)")
+    def checkpatch() -> dict:
+        t = time.monotonic()
+        cp = checkpatch_check(wt, doc, jobs, cfarm, fresh=rebuild)
+        timings["checkpatch"] = time.monotonic() - t
+        info(f"verify: checkpatch --strict: {sum(1 for v in cp.values() if not v['ok'])} "
+             f"commit(s) with findings ({timings['checkpatch']:.1f}s)")
+        return cp
+    if cfarm is None:
+        cp = checkpatch()
 
     t = time.monotonic()
     cc_env, slots = None, None
@@ -440,20 +493,23 @@ def _run(k: Kernel, jobs: int, out_root: Path | None, allow_untested: bool, llvm
                                   tags=(base_tag(k.path), conv_tag(wt)), matrix=matrix,
                                   fresh=rebuild, cc_env=cc_env, slots=slots)
     timings["build"] = time.monotonic() - t
-    if ccfarm:
-        _farm_note(out_root / k.release, ccfarm)
-    else:
-        for f in (FARM_NOTE, FARM_LOG):                                 # of an earlier run
-            (out_root / k.release / f).unlink(missing_ok=True)
     info(f"verify: builds: {sum(1 for b in builds.values() if b.get('passed'))} of "
          f"{len(files)} files pass ({timings['build']:.1f}s)")
+    if cfarm is not None:
+        cp = checkpatch()
 
     t = time.monotonic()
     via = {f: b["via"] for f, b in builds.items() if b.get("via")}
     arch_of = {via.get(f, f): b.get("check_arch") or b["arch"] for f, b in builds.items()
                if b.get("conv_ok") and b.get("arch")}
-    chk = checker_check(wt, doc, arch_of, jobs, via, provider_rows(k, doc, jobs))
+    chk = checker_check(wt, doc, arch_of, jobs, via, provider_rows(k, doc, jobs), cfarm,
+                        fresh=rebuild)
     timings["checker"] = time.monotonic() - t
+    if ccfarm or cfarm:
+        _farm_note(out_root / k.release, ccfarm, cfarm)
+    else:
+        for f in (FARM_NOTE, FARM_LOG):                                 # of an earlier run
+            (out_root / k.release / f).unlink(missing_ok=True)
     info(f"verify: checker: {sum(1 for e in chk.values() if e.get('ok'))} of {len(chk)} "
          f"files pass ({timings['checker']:.1f}s)")
 
@@ -526,18 +582,28 @@ FARM_NOTE = "verify-farm.json"
 FARM_LOG = "verify-farm.log"        # distcc's own log: why a host was left
 
 
-def _farm_note(outdir: Path, ccfarm: "farm_cc.CompileFarm") -> None:
-    """Who compiled what: stderr and verify-farm.json; verify.json holds
-    only what was found, the same with or without a farm."""
-    where = ccfarm.read_log()
-    for ln in ccfarm.summary():
-        info(ln)
+def _farm_note(outdir: Path, ccfarm: "farm_cc.CompileFarm | None",
+               cfarm: "farm_check.CheckFarm | None" = None) -> None:
+    """Who compiled, checked and ran checkpatch on what: stderr and
+    verify-farm.json; verify.json holds only what was found, the same with
+    or without a farm."""
     outdir.mkdir(parents=True, exist_ok=True)
-    if ccfarm.log.exists():
-        shutil.copyfile(ccfarm.log, outdir / FARM_LOG)
-    formats.write(outdir / FARM_NOTE, "verify-farm",
-                  {**ccfarm.to_json(), "hosts_file": ccfarm.source,
-                   "compiled": dict(sorted(where.items()))}, sort_keys=True)
+    doc: dict = {}
+    if ccfarm is not None:
+        where = ccfarm.read_log()
+        for ln in ccfarm.summary():
+            info(ln)
+        if ccfarm.log.exists():
+            shutil.copyfile(ccfarm.log, outdir / FARM_LOG)
+        doc = {**ccfarm.to_json(), "hosts_file": ccfarm.source,
+               "compiled": dict(sorted(where.items()))}
+    else:
+        (outdir / FARM_LOG).unlink(missing_ok=True)
+    if cfarm is not None:
+        for ln in cfarm.summary():
+            info(ln)
+        doc["checks"] = cfarm.to_json()
+    formats.write(outdir / FARM_NOTE, "verify-farm", doc, sort_keys=True)
 
 
 def _stage_key(k: Kernel, wt: Path, doc: dict, allow_untested: bool, llvm: bool,
