@@ -100,8 +100,12 @@ def main() -> int:
     try:
         for addr in ADDRS[:a.hosts_max]:
             d.start(addr, a.slots)
-        for n in range(a.hosts_max + 1):
+        # a first, unmeasured run without hosts: the stages around the
+        # builds (rerun, checker) then start warm in every measured run
+        for n in [0, *range(a.hosts_max + 1)]:
+            warmup = not rows and not (tmp / "out-0").exists()
             rdir = tmp / f"out-{n}"
+            shutil.rmtree(rdir, ignore_errors=True)
             shutil.copytree(out / k.release, rdir / k.release)
             (rdir / k.release / "convert.json").write_text(base_doc)
             args = ["verify", "--kernel", str(k.path), "--out", str(rdir), "--rebuild",
@@ -121,6 +125,9 @@ def main() -> int:
             if n:
                 note = json.loads((rdir / k.release / "verify-farm.json").read_text())
             build = next((ln for ln in r.stderr.splitlines() if "verify: builds:" in ln), "")
+            if warmup:
+                print(f"  warm-up run: wall {wall:6.1f} s (not counted)", flush=True)
+                continue
             rows.append({"hosts": n, "wall": wall, "cpu": cpu, "here": here, "note": note,
                          "build": build,
                          "verdicts": [x["verdict"] for x in vj["drivers"]]})
