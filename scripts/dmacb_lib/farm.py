@@ -179,6 +179,22 @@ def _spatch_version() -> str:
     return version_line(dict(VERSION_CMDS)["spatch"]) or "?"
 
 
+def read_joblog(path: Path) -> dict[int, tuple[str, int, int]]:
+    """GNU parallel's --joblog: job number -> (host, exit value, signal);
+    a job missing from it never ended (exit -1 where unreadable)."""
+    final: dict[int, tuple[str, int, int]] = {}
+    try:
+        lines = path.read_text().splitlines()[1:]
+    except OSError:
+        lines = []
+    for line in lines:
+        f = line.split("\t")
+        if len(f) >= 8 and f[0].isdigit():
+            final[int(f[0])] = (f[1], int(f[6]) if f[6].lstrip("-").isdigit() else -1,
+                                int(f[7]) if f[7].isdigit() else 0)
+    return final
+
+
 class Farm:
     """The hosts of one audit, what they ran, and the note it writes."""
 
@@ -373,16 +389,7 @@ class Farm:
     def _harvest(self, k: Kernel, tmp: Path, groups: list[list[str]], hosts: list[Host],
                  out: dict, prog, timeout: int) -> list[str]:
         by_login = {h.login: h for h in hosts}
-        final: dict[int, tuple[str, int, int]] = {}     # seq -> host, exit, signal
-        try:
-            lines = (tmp / "joblog").read_text().splitlines()[1:]
-        except OSError:
-            lines = []
-        for line in lines:
-            f = line.split("\t")
-            if len(f) >= 8 and f[0].isdigit():
-                final[int(f[0])] = (f[1], int(f[6]) if f[6].lstrip("-").isdigit() else -1,
-                                    int(f[7]) if f[7].isdigit() else 0)
+        final = read_joblog(tmp / "joblog")
         # connections lost or refused on the way (each retried elsewhere)
         try:
             # (parallel may give ssh the user apart, -l USER HOST)

@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .farm import LOCAL, Host, _ssh_cmd
+from .farm import LOCAL, Host, _ssh_cmd, read_joblog
 from .kernel import Kernel
 from .util import PROJECT, info
 
@@ -349,19 +349,12 @@ class CheckFarm:
             # this machine's jobs run where parallel does: its home, as a remote's
             subprocess.run(cmd, cwd=Path.home(), stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            final: dict[int, tuple[str, int]] = {}
-            try:
-                lines = (tmp / "joblog").read_text().splitlines()[1:]
-            except OSError:
-                lines = []
-            for line in lines:
-                f = line.split("\t")
-                if len(f) >= 8 and f[0].isdigit():
-                    final[int(f[0])] = (f[1], int(f[6]) if f[6].lstrip("-").isdigit() else -1)
+            final = read_joblog(tmp / "joblog")
             by_login = {w.host.login: w for w in spaces}
             res = []
             for seq, job in enumerate(jobs, 1):
-                host, rc = final.get(seq, ("", -1))
+                host, rc, sig = final.get(seq, ("", -1, 0))
+                rc = rc if not sig else -1
                 login = LOCAL if host == ":" else host
                 out = None
                 wpath = ""
