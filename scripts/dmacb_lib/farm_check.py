@@ -62,7 +62,12 @@ class Workspace:
     ready: bool = False
     arches: set = field(default_factory=set)
     jobs: int = 0
-    inputs: int = 0
+
+
+def _add_bytes(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+    ti = tarfile.TarInfo(name)
+    ti.size = len(data)
+    tf.addfile(ti, io.BytesIO(data))
 
 
 def _libclang_id() -> str:
@@ -189,10 +194,7 @@ class CheckFarm:
             tf.add(str(self.binary), "dmacb-check")
             tf.add(str(self.kb), "kb")
             tf.add(str(JOB_SCRIPT), "job.sh")
-            env = f"BIN={path}/dmacb-check\nKB={path}/kb\nWT={path}/wt\n".encode()
-            ti = tarfile.TarInfo("env")
-            ti.size = len(env)
-            tf.addfile(ti, io.BytesIO(env))
+            _add_bytes(tf, "env", f"BIN={path}/dmacb-check\nKB={path}/kb\nWT={path}/wt\n".encode())
         pq = shlex.quote(path)
         r = self._ssh(h, " && ".join([
             f"cd {pq}", "tar -xf -", "mkdir -p patches",
@@ -249,14 +251,8 @@ class CheckFarm:
             text = text.replace(here, there)
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tf:
-            data = text.encode()
-            ti = tarfile.TarInfo(f"{arch}/compile_commands.json")
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-            p = plan.encode()
-            ti = tarfile.TarInfo(f"plan-{arch}.tsv")
-            ti.size = len(p)
-            tf.addfile(ti, io.BytesIO(p))
+            _add_bytes(tf, f"{arch}/compile_commands.json", text.encode())
+            _add_bytes(tf, f"plan-{arch}.tsv", plan.encode())
             for sub in [bdir / "include", *sorted((bdir / "arch").glob("*/include"))]:
                 if sub.is_dir():
                     tf.add(str(sub), f"{arch}/b/{sub.relative_to(bdir)}")
@@ -273,11 +269,11 @@ class CheckFarm:
         spaces = self._wait()
         if not spaces or not patches:
             return "", list(patches)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            for p in patches:
+                tf.add(str(p), f"patches/{p.name}")
         for w in spaces:
-            buf = io.BytesIO()
-            with tarfile.open(fileobj=buf, mode="w") as tf:
-                for p in patches:
-                    tf.add(str(p), f"patches/{p.name}")
             if w.host.local:
                 for p in patches:
                     shutil.copy(p, Path(w.path) / "patches" / p.name)
@@ -380,7 +376,6 @@ class CheckFarm:
                 else:
                     with self.lock:
                         by_login[login].jobs += 1
-                        by_login[login].inputs += len(job) - 1
                 res.append((login, out, wpath))
             return res
         finally:
