@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dmacb_lib import facts, kbuild, kernel, verify  # noqa: E402
+from dmacb_lib import facts, kbuild, kernel, verify, worktree  # noqa: E402
 from dmacb_lib.util import PROJECT, cache_dir       # noqa: E402
 
 
@@ -55,22 +55,14 @@ def bench_worktree(k: kernel.Kernel) -> Path:
     if not pdir.is_dir():
         pdir = PROJECT / "patches" / "api" / "6.12"
     patches = sorted(pdir.glob("*.patch"))
-    stamp = wt.parent / "stamp"
     want = k.head + " " + hashlib.sha1(
         b"".join(p.read_bytes() for p in patches)).hexdigest()
-    if wt.exists() and stamp.exists() and stamp.read_text() == want:
-        return wt
-    if wt.exists():
-        subprocess.run(["git", "-C", str(k.path), "worktree", "remove", "--force", str(wt)],
-                       capture_output=True)
-    subprocess.run(["git", "-C", str(k.path), "worktree", "prune"], check=True)
-    wt.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "-C", str(k.path), "worktree", "add", "-q", "--detach", str(wt),
-                    k.head], check=True)
     env = {**os.environ, "GIT_COMMITTER_NAME": "dmacb", "GIT_COMMITTER_EMAIL": "dmacb@localhost"}
-    subprocess.run(["git", "-C", str(wt), "am", "-q", *map(str, patches)], check=True, env=env)
-    stamp.write_text(want)
-    return wt
+
+    def populate(wt: Path) -> None:
+        subprocess.run(["git", "-C", str(wt), "am", "-q", *map(str, patches)], check=True,
+                       env=env)
+    return worktree.scratch_worktree(k, wt, want, populate)
 
 
 PROXY = re.compile(r"dmaengine_prep_\w+\s*\(|(->|\.)\s*callback(_result)?\s*=[^=]")

@@ -292,6 +292,38 @@ def test_failed_worktree_add_leaves_no_branch(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_scratch_worktree_survives_a_tree_made_again(tmp_path):
+    # make kernel-tree in a fresh CI clone unpacks Debian's tarball anew:
+    # same path, same HEAD, but a .git that never heard of the cached
+    # worktrees the real-tree tests and bench keep; reusing one on its
+    # stamp alone fails in every git command run in it
+    import sys
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from dmacb_lib import kernel, worktree
+    tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
+    head = git(tree, "rev-parse", "HEAD").strip()
+    k = kernel.Kernel(path=tree, release=REL, head=head)
+    made = []
+
+    def populate(wt):
+        (wt / "marker").write_text("x")
+        made.append(wt)
+    wt = tmp_path / "cache" / "wt"
+    assert worktree.scratch_worktree(k, wt, "s1", populate) == wt and len(made) == 1
+    worktree.scratch_worktree(k, wt, "s1", populate)
+    assert len(made) == 1                       # kept while the stamp holds
+    shutil.copytree(tree / ".git", tmp_path / "git-copy")
+    shutil.rmtree(tree / ".git")
+    shutil.copytree(tmp_path / "git-copy", tree / ".git")
+    shutil.rmtree(tree / ".git" / "worktrees")  # the tree made again
+    assert git(tree, "rev-parse", "HEAD").strip() == head
+    worktree.scratch_worktree(k, wt, "s1", populate)
+    assert len(made) == 2
+    assert git(wt, "rev-parse", "HEAD").strip() == head
+    worktree.scratch_worktree(k, wt, "s2", populate)
+    assert len(made) == 3                       # a new stamp: made again
+
+
 def test_no_git_identity_is_refused(tmp_path):
     """The commits and their Signed-off-by are the user's: without an
     identity convert refuses before doing anything."""

@@ -715,34 +715,26 @@ REAL_EDITS = {
 @pytest.fixture(scope="session")
 def real_conv():
     """A detached worktree of kernel-tree: API patches + REAL_EDITS, one commit
-    per driver.  Kept in the cache between runs (rebuilt when the edits or
-    the base change), like scripts/api_check.sh's worktree; remove it with
-    `git -C kernel-tree worktree remove --force <path>`."""
-    from dmacb_lib import kernel
+    per driver.  Kept in the cache between runs (made again when the edits,
+    the base or kernel-tree itself change), like scripts/api_check.sh's
+    worktree; remove it with `git -C kernel-tree worktree remove --force <path>`."""
+    from dmacb_lib import kernel, worktree
     from dmacb_lib.util import cache_dir
     k = kernel.resolve(str(REAL_TREE))
-    wt = cache_dir() / "kbuild-realtest" / "wt"
     stamp = json.dumps([k.head, REAL_EDITS], sort_keys=True)
-    sfile = wt.parent / "stamp.json"
-    if wt.exists() and sfile.exists() and sfile.read_text() == stamp:
-        return k, wt
-    if wt.exists():
-        subprocess.run(["git", "-C", str(k.path), "worktree", "remove", "--force", str(wt)],
-                       capture_output=True)
-    subprocess.run(["git", "-C", str(k.path), "worktree", "prune"], check=True)
-    wt.parent.mkdir(parents=True, exist_ok=True)
-    git(k.path, "worktree", "add", "-q", "--detach", str(wt), k.head)
-    patches = sorted((ROOT / "patches" / "api" / "6.12").glob("*.patch"))
-    git(wt, "am", "-q", *map(str, patches))
-    for f, reps in REAL_EDITS.items():
-        p = wt / f
-        t = p.read_text()
-        for old, new in reps:
-            assert t.count(old) == 1, (f, old)
-            t = t.replace(old, new)
-        p.write_text(t)
-        git(wt, "commit", "-q", "-m", f"{f}: hardirq callback", "--", f)
-    sfile.write_text(stamp)
+
+    def populate(wt):
+        patches = sorted((ROOT / "patches" / "api" / "6.12").glob("*.patch"))
+        git(wt, "am", "-q", *map(str, patches))
+        for f, reps in REAL_EDITS.items():
+            p = wt / f
+            t = p.read_text()
+            for old, new in reps:
+                assert t.count(old) == 1, (f, old)
+                t = t.replace(old, new)
+            p.write_text(t)
+            git(wt, "commit", "-q", "-m", f"{f}: hardirq callback", "--", f)
+    wt = worktree.scratch_worktree(k, cache_dir() / "kbuild-realtest" / "wt", stamp, populate)
     return k, wt
 
 

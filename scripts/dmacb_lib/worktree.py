@@ -58,6 +58,41 @@ def registered_worktree(k: Kernel, branch: str) -> Path | None:
     return None
 
 
+def is_registered(k: Kernel, path: Path) -> bool:
+    """Whether `path` is a live worktree of k.  A kernel-tree made again
+    (a fresh clone, Debian's tarball unpacked anew) keeps the same path
+    and HEAD but forgets its worktrees: their checkouts then point at an
+    admin dir that is gone and every git command in them fails."""
+    if not (path / ".git").is_file():
+        return False
+    out = git(k.path, "worktree", "list", "--porcelain").stdout
+    want = path.resolve()
+    return any(Path(line[len("worktree "):]).resolve() == want
+               for line in out.splitlines() if line.startswith("worktree ")) and \
+        git(path, "rev-parse", "-q", "--verify", "HEAD", check=False).returncode == 0
+
+
+def scratch_worktree(k: Kernel, path: Path, stamp: str, populate) -> Path:
+    """A detached worktree of k.head at `path` (under our cache), kept
+    between runs while `stamp` is unchanged and it is still registered;
+    otherwise made again and handed to populate(path) before the stamp is
+    written, so an interrupted populate is redone next time."""
+    sfile = path.parent / (path.name + ".stamp")
+    if sfile.exists() and sfile.read_text() == stamp and is_registered(k, path):
+        return path
+    sfile.unlink(missing_ok=True)
+    if is_registered(k, path):
+        git(k.path, "worktree", "remove", "--force", str(path), check=False)
+    if path.exists():
+        shutil.rmtree(path)
+    git(k.path, "worktree", "prune")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git(k.path, "worktree", "add", "-q", "-f", "--detach", str(path), k.head)
+    populate(path)
+    sfile.write_text(stamp)
+    return path
+
+
 def check_tree_clean(k: Kernel) -> None:
     """Convert works from HEAD; edits that are not committed would be
     silently left out of the branch, so say so instead."""
