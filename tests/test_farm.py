@@ -281,26 +281,9 @@ def _ssh_left(cfg: Path) -> list[str]:
 
 
 def _job_under(pid: int) -> bool:
-    """Is a farm job (its script, or its spatch) running under process pid?
-    (One pass over /proc: the jobs are short.)"""
-    parent, job = {}, set()
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-            cmd = (d / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-        if b"farm_job.sh" in cmd or cmd.startswith(b"spatch\0"):
-            job.add(int(d.name))
-    for q in job:
-        while q > 1:
-            q = parent.get(q, 0)
-            if q == pid:
-                return True
-    return False
+    """Is a farm job (its script, or its spatch) running under process pid?"""
+    from farm_sshd import job_under
+    return job_under(pid, lambda cmd: b"farm_job.sh" in cmd or cmd.startswith(b"spatch\0"))
 
 
 @pytest.mark.farm

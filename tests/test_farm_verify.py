@@ -12,7 +12,8 @@ driver commits of the 6.12 convert branch are verified with --rebuild
 matrix: here, through the farm, and through the farm with one distcc
 daemon killed in the middle of the run.  verify.json must be the same
 every time; verify-farm.json must show both daemons compiling and both ssh
-hosts checking.
+hosts checking.  Last, one sshd killed while it runs a checker job: the
+same verify.json, the host reported failed and given nothing more.
 """
 
 from __future__ import annotations
@@ -200,3 +201,43 @@ def test_farm_verify_host_killed_midrun(vfarm, local):
     assert note["retries"] + note["fallbacks"] >= 1, note
     assert len(note["compiled"]) == 2 * len(FILES), note
     assert "failed and redone elsewhere" in err
+
+
+def test_farm_verify_ssh_host_killed_midrun(vfarm, local):
+    """127.0.0.3's sshd and its sessions killed while it runs a checker
+    job: the job is redone on 127.0.0.2 or here, the host is not given
+    later jobs, verify.json is the same, and its workspace, which nobody
+    can reach now, is named for removal by hand."""
+    from farm_sshd import job_under
+    ssh = vfarm["ssh"]
+    before = set(Path.home().glob("dmacb-verify-*"))
+    p, rdir = _verify(vfarm, "sshkilled", "1/127.0.0.2\n1/127.0.0.3\n", popen=True)
+    killed = False
+    try:
+        deadline = time.monotonic() + 600
+        while p.poll() is None and time.monotonic() < deadline:
+            if not killed and job_under(ssh.procs["127.0.0.3"].pid,
+                                        lambda c: b"job.sh" in c and b"checker" in c):
+                ssh.kill("127.0.0.3")
+                killed = True
+            time.sleep(0.005)
+        out, err = p.communicate(timeout=600)
+    finally:
+        if ssh.procs["127.0.0.3"].poll() is not None:
+            ssh.start("127.0.0.3")
+        for d in set(Path.home().glob("dmacb-verify-*")) - before:
+            shutil.rmtree(d)
+    assert killed, "no checker job ever ran on 127.0.0.3"
+    assert p.returncode == 0, err
+    assert _found(rdir) == local[0]
+    chk = json.loads((rdir / "verify-farm.json").read_text())["checks"]
+    st = {h["sshlogin"]: h for h in chk["ssh"]}
+    assert st["1/127.0.0.3"]["status"] == "failed", chk
+    assert "became unreachable" in st["1/127.0.0.3"]["why"], chk
+    # every file checked and every patch checkpatched somewhere; nothing
+    # after the kill went to 127.0.0.3
+    assert sorted(chk["checker"]) == sorted(FILES), chk
+    assert len(chk["checkpatch"]) == len(FILES), chk
+    assert "127.0.0.3" not in chk["checkpatch"].values(), chk
+    assert "farm: 127.0.0.3: " in err and "no longer answers" in err, err
+    assert "could not remove" in err and "by hand" in err, err

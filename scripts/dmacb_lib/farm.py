@@ -195,6 +195,62 @@ def read_joblog(path: Path) -> dict[int, tuple[str, int, int]]:
     return final
 
 
+def ssh_wrapper(tmp: Path) -> tuple[Path, Path]:
+    """parallel's ssh, as a script in tmp: the user's ssh, logging the
+    start and the exit status of each job connection with its host (the
+    word before parallel's "--") to the returned log.  The joblog keeps only
+    a job's last attempt; this log shows the attempts lost on the way (a
+    start without an end: a job parallel's --timeout killed)."""
+    sshlog, wrapper = tmp / "ssh.log", tmp / "ssh"
+    log = shlex.quote(str(sshlog))
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *GNU_Parallel_worker*) job=1;; *) job=;; esac\n'
+        'prev=; for a; do [ "$a" = -- ] && break; prev=$a; done\n'
+        f'[ -z "$job" ] || echo "S $prev" >> {log}\n'
+        + " ".join(map(shlex.quote, _ssh_cmd())) + ' "$@"\nrc=$?\n'
+        f'[ -z "$job" ] || echo "E $prev $rc" >> {log}\n'
+        'exit $rc\n')
+    wrapper.chmod(0o755)
+    return wrapper, sshlog
+
+
+def count_ssh_log(path: Path, hosts: list[Host], lock: threading.Lock) -> None:
+    """Add ssh_wrapper()'s log to the hosts' killed and ssh_failures."""
+    by_login = {h.login: h for h in hosts}
+    # (parallel may give ssh the user apart, -l USER HOST)
+    by_host: dict[str, Host] = {}
+    for h in hosts:
+        by_host.setdefault(h.login.rsplit("@", 1)[-1], h)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        f = line.split()
+        h = by_login.get(f[1]) or by_host.get(f[1].rsplit("@", 1)[-1]) \
+            if len(f) >= 2 else None
+        if not h:
+            continue
+        with lock:
+            if f[0] == "S":
+                h.killed += 1
+            elif f[0] == "E":
+                h.killed -= 1
+                h.ssh_failures += f[2:] == ["255"]
+
+
+def alive(h: Host) -> bool:
+    """Does the host still answer ssh?"""
+    try:
+        r = subprocess.run([*_ssh_cmd(), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                            h.login, "true"], capture_output=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        return r.returncode == 0
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+
+
 class Farm:
     """The hosts of one audit, what they ran, and the note it writes."""
 
@@ -340,21 +396,7 @@ class Farm:
         rdir.mkdir()
         shutil.copy(factsmod.COCCI, rdir / factsmod.COCCI.name)
         shutil.copy(JOB_SCRIPT, rdir / JOB_SCRIPT.name)
-        sshlog = tmp / "ssh.log"
-        wrapper = tmp / "ssh"
-        # parallel's ssh: the user's, logging the start and the exit status
-        # of each job connection, with its host (the word before parallel's
-        # "--"); a start without an end is a job parallel's --timeout killed
-        log = shlex.quote(str(sshlog))
-        wrapper.write_text(
-            "#!/bin/sh\n"
-            'case "$*" in *GNU_Parallel_worker*) job=1;; *) job=;; esac\n'
-            'prev=; for a; do [ "$a" = -- ] && break; prev=$a; done\n'
-            f'[ -z "$job" ] || echo "S $prev" >> {log}\n'
-            + " ".join(map(shlex.quote, _ssh_cmd())) + ' "$@"\nrc=$?\n'
-            f'[ -z "$job" ] || echo "E $prev $rc" >> {log}\n'
-            'exit $rc\n')
-        wrapper.chmod(0o755)
+        wrapper, _ = ssh_wrapper(tmp)
         (tmp / "slf").write_text("".join(h.sshlogin + "\n" for h in hosts))
         (tmp / "args").write_text("".join(" ".join(g) + "\n" for g in groups))
         job_timeout = int(os.environ.get("DMACB_FARM_TIMEOUT", "0")) or \
@@ -391,25 +433,7 @@ class Farm:
         by_login = {h.login: h for h in hosts}
         final = read_joblog(tmp / "joblog")
         # connections lost or refused on the way (each retried elsewhere)
-        try:
-            # (parallel may give ssh the user apart, -l USER HOST)
-            by_host: dict[str, Host] = {}
-            for h in hosts:
-                by_host.setdefault(h.login.rsplit("@", 1)[-1], h)
-            for line in (tmp / "ssh.log").read_text().splitlines():
-                f = line.split()
-                h = by_login.get(f[1]) or by_host.get(f[1].rsplit("@", 1)[-1]) \
-                    if len(f) >= 2 else None
-                if not h:
-                    continue
-                with self.lock:
-                    if f[0] == "S":
-                        h.killed += 1
-                    elif f[0] == "E":
-                        h.killed -= 1
-                        h.ssh_failures += f[2:] == ["255"]
-        except OSError:
-            pass
+        count_ssh_log(tmp / "ssh.log", hosts, self.lock)
         left: list[str] = []
         for seq, group in enumerate(groups, 1):
             host, rc, sig = final.get(seq, ("", -1, 0))
@@ -437,24 +461,15 @@ class Farm:
                 self._event(f"{h.login}: {h.killed} jobs killed after {timeout} s (--timeout: "
                             f"slow or stuck), each retried on another host")
             if h.ssh_failures and not h.local:
-                alive = self._alive(h)
-                if not alive:
+                up = alive(h)
+                if not up:
                     h.status = "failed"
                     h.why = ("became unreachable during the run; its jobs went to the other "
                              "hosts, or ran here")
                 self._event(f"{h.login}: {h.ssh_failures} job connections failed (ssh exit "
-                            f"255){'' if alive else ', and it no longer answers'}; each such "
+                            f"255){'' if up else ', and it no longer answers'}; each such "
                             f"job was retried on another host (farm.json: where each file ran)")
         return left
-
-    def _alive(self, h: Host) -> bool:
-        try:
-            r = subprocess.run([*_ssh_cmd(), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-                                h.login, "true"], capture_output=True, timeout=30,
-                               stdin=subprocess.DEVNULL)
-            return r.returncode == 0
-        except (subprocess.TimeoutExpired, OSError):
-            return False
 
     def _event(self, msg: str) -> None:
         info(f"farm: {msg}")

@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .farm import LOCAL, Host, _ssh_cmd, read_joblog
+from .farm import LOCAL, Host, _ssh_cmd, alive, count_ssh_log, read_joblog, ssh_wrapper
 from .kernel import Kernel
 from .util import PROJECT, info
 
@@ -328,6 +328,12 @@ class CheckFarm:
                 self.ran["checker"][n] = login
         return entries, left
 
+    def ran_here(self, kind: str, names: list[str]) -> None:
+        """What no host delivered and this machine runs itself (LOCAL)."""
+        with self.lock:
+            for n in names:
+                self.ran[kind][n] = LOCAL
+
     def _parallel(self, spaces: list[Workspace], jobs: list[list[str]],
                   what: str) -> list[tuple[str, str | None, str]]:
         """Run jobs over parallel --sshlogin; per job (host, output or None, workspace)."""
@@ -335,8 +341,8 @@ class CheckFarm:
         try:
             (tmp / "slf").write_text("".join(w.host.sshlogin + "\n" for w in spaces))
             (tmp / "args").write_text("".join(" ".join(j) + "\n" for j in jobs))
-            ssh = " ".join(map(shlex.quote, _ssh_cmd()))
-            cmd = ["parallel", "--ssh", ssh, "--slf", str(tmp / "slf"),
+            wrapper, sshlog = ssh_wrapper(tmp)
+            cmd = ["parallel", "--ssh", str(wrapper), "--slf", str(tmp / "slf"),
                    "--retries", str(self.retries), "--timeout", str(self.timeout),
                    "--joblog", str(tmp / "joblog"), "--results", str(tmp / "res") + "/{#}",
                    "-a", str(tmp / "args"), f'sh {self.run_id}/"$PARALLEL_SSHLOGIN"/job.sh {{}}']
@@ -347,6 +353,7 @@ class CheckFarm:
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             final = read_joblog(tmp / "joblog")
             by_login = {w.host.login: w for w in spaces}
+            self._lost(spaces, sshlog)
             res = []
             for seq, job in enumerate(jobs, 1):
                 host, rc, sig = final.get(seq, ("", -1, 0))
@@ -380,6 +387,27 @@ class CheckFarm:
             return res
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def _lost(self, spaces: list[Workspace], sshlog: Path) -> None:
+        """Hosts whose job connections failed: parallel retried those jobs
+        on another host; one that no longer answers gets no more jobs."""
+        remote = [w for w in spaces if not w.host.local]
+        before = {id(w): w.host.ssh_failures for w in remote}
+        count_ssh_log(sshlog, [w.host for w in remote], self.lock)
+        for w in remote:
+            h = w.host
+            n = h.ssh_failures - before[id(w)]
+            if not n:
+                continue
+            up = alive(h)
+            if not up:
+                w.ready = False
+                h.status = "failed"
+                h.why = ("became unreachable during the run; its jobs went to the other "
+                         "hosts, or ran here")
+            self._event(f"{h.login}: {n} job connections failed (ssh exit 255)"
+                        f"{'' if up else ', and it no longer answers: no more jobs go there'}; "
+                        f"each such job was retried on another host, or runs here")
 
     def _event(self, msg: str) -> None:
         info(f"farm: {msg}")

@@ -214,6 +214,7 @@ def checkpatch_check(wt: Path, doc: dict, jobs: int,
         text, left = cfarm.checkpatch([Path(f) for f in files])
         read(text)
         files_here = sorted(str(p) for p in left)
+        cfarm.ran_here("checkpatch", [p.name for p in left])
     else:
         files_here = files
     n = max(1, min(jobs, len(files_here)))
@@ -393,6 +394,7 @@ def checker_check(wt: Path, doc: dict, arch_of: dict[str, str], jobs: int,
             files = [f for f in files if f not in out]
             if not files:
                 continue
+            cfarm.ran_here("checker", files)
         got = checker.run_checker(db, [r for r in mine if r[1] in files], files=files,
                                   tree=wt, jobs=jobs, progress=prog, on_entry=keep)
         out.update({e["file"]: e for e in got["files"]})
