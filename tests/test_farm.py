@@ -169,6 +169,30 @@ def test_host_checks(tmp_path, monkeypatch):
         f"its tree at {tree} has uncommitted changes (M Makefile)")
 
 
+def test_verify_host_checks(tmp_path, monkeypatch):
+    # verify's ssh hosts go through the audit's checks (farm.probe) plus
+    # their own: tar and git, and the libclang the checker was built with
+    from dmacb_lib import farm_check
+    tree = git_tree(FIXTURE_TREE, tmp_path / "linux")
+    k = kernelmod.resolve(str(tree))
+    monkeypatch.chdir(tmp_path)             # where the fake ssh makes the workspace
+    cf = farm_check.CheckFarm([], k, tree, Path("/bin/true"), tmp_path)
+
+    def check(ssh: str, kk=k) -> str:
+        monkeypatch.setenv("DMACB_SSH", ssh)
+        cf.k = kk
+        w = farm_check.Workspace(farmmod.Host("h", "root@h", None))
+        return cf._make_remote(w, tmp_path / "no.bundle")
+    full = "/usr/bin:/bin"
+    assert check(_fake_ssh(tmp_path, _bin_without(tmp_path, "tar"))).startswith("lacks tar")
+    assert check(_fake_ssh(tmp_path, full), dataclasses.replace(k, head="0" * 40)).startswith(
+        f"its tree at {tree} is 6.99.0-fixture at {k.head[:12]}")
+    assert check(_fake_ssh(tmp_path, full, rc=255)).startswith("unreachable (")
+    monkeypatch.setattr(farm_check, "_libclang_id", lambda: "libclang-13.so.1 1")
+    assert check(_fake_ssh(tmp_path, full)).startswith("has libclang '")
+    assert "here 'libclang-13.so.1 1'" in check(_fake_ssh(tmp_path, full))
+
+
 # -- real runs through sshd on loopback (make check-farm) -------------------------------------
 
 # Real 6.12 client files (with the headers of their directories): a small

@@ -240,6 +240,58 @@ def count_ssh_log(path: Path, hosts: list[Host], lock: threading.Lock) -> None:
                 h.ssh_failures += f[2:] == ["255"]
 
 
+def probe(h: Host, k: Kernel, tools: tuple[str, ...], extra: list[str],
+          timeout: int = 60) -> tuple[str, list[str]]:
+    """One ssh to h: does it have tools (GNU parallel's remote side needs
+    perl; each stage adds its own) and this tree at the same path, commit
+    and release, clean?  Then the output of each shell snippet of extra.
+    Returns why h cannot be used ("" if it can) and the snippets' outputs."""
+    kq = shlex.quote(str(k.path))
+    script = "; ".join([
+        f"for t in {' '.join(tools)}; do command -v $t >/dev/null 2>&1 || echo $t; done",
+        "echo @@", f"git -C {kq} rev-parse HEAD 2>&1 | head -n 1",
+        "echo @@", f"git -C {kq} status --porcelain --untracked-files=no 2>&1 | head -n 3",
+        "echo @@", f"head -c 4096 {kq}/Makefile 2>/dev/null",
+        *[x for snippet in extra for x in ("echo @@", snippet)]])
+    none = [""] * len(extra)
+    try:
+        r = subprocess.run([*_ssh_cmd(), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                            h.login, script], capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"unreachable (ssh did not answer in {timeout} s); check the host or drop it", none
+    except OSError as e:
+        return f"cannot run ssh ({e.strerror}); set DMACB_SSH to a working ssh command", none
+    if r.returncode == 255:
+        err = (r.stderr.strip().splitlines() or ["ssh exit 255"])[-1]
+        return (f"unreachable ({err}); check ssh to it (key, port in the ssh config) or "
+                f"drop it"), none
+    parts = r.stdout.split("@@\n")
+    if len(parts) != 4 + len(extra):
+        return (f"answered the check oddly (ssh exit {r.returncode}: "
+                f"{(r.stderr.strip().splitlines() or ['?'])[-1]}); check its shell"), none
+    missing, head, dirty, mk, *rest = (p.strip() for p in parts)
+    if missing:
+        return (f"lacks {' and '.join(missing.split())} (GNU parallel's jobs need "
+                f"{'it' if len(missing.split()) == 1 else 'them'}); install "
+                f"{'it' if len(missing.split()) == 1 else 'them'} there"), none
+    rel = None
+    if mk:
+        with tempfile.TemporaryDirectory() as td:
+            Path(td, "Makefile").write_text(mk + "\n")
+            rel = makefile_release(Path(td))
+    if not re.fullmatch(r"[0-9a-f]{40}", head) or rel is None:
+        return (f"has no kernel git tree at {k.path}; put the same tree there "
+                f"(same path, commit {k.head[:12]})"), none
+    if head != k.head or rel != k.release:
+        return (f"its tree at {k.path} is {rel} at {head[:12]}, here {k.release} at "
+                f"{k.head[:12]}; check out the same commit there"), none
+    if dirty:
+        return (f"its tree at {k.path} has uncommitted changes ({dirty.splitlines()[0]}); "
+                f"commit or reset them there"), none
+    return "", rest
+
+
 def alive(h: Host) -> bool:
     """Does the host still answer ssh?"""
     try:
@@ -294,53 +346,16 @@ class Farm:
              + ("" if used else "; the facts run here"))
 
     def _check_one(self, h: Host, k: Kernel, here: str) -> str:
-        kq = shlex.quote(str(k.path))
-        script = "; ".join([
+        why, (ver,) = probe(h, k, ("perl", "rsync"), [
             "(command -v spatch >/dev/null 2>&1 && spatch --version 2>&1 | head -n 1) "
-            "|| echo NOSPATCH",
-            "echo @@", "command -v perl >/dev/null 2>&1 || echo NOPERL",
-            "command -v rsync >/dev/null 2>&1 || echo NORSYNC",
-            "echo @@", f"git -C {kq} rev-parse HEAD 2>&1 | head -n 1",
-            "echo @@", f"git -C {kq} status --porcelain --untracked-files=no 2>&1 | head -n 3",
-            "echo @@", f"head -c 4096 {kq}/Makefile 2>/dev/null"])
-        try:
-            r = subprocess.run([*_ssh_cmd(), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-                                h.login, script], capture_output=True, text=True, timeout=60,
-                               stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return "unreachable (ssh did not answer in 60 s); check the host or drop it"
-        except OSError as e:
-            return f"cannot run ssh ({e.strerror}); set DMACB_SSH to a working ssh command"
-        if r.returncode == 255:
-            err = (r.stderr.strip().splitlines() or ["ssh exit 255"])[-1]
-            return f"unreachable ({err}); check ssh to it (key, port in the ssh config) or drop it"
-        parts = r.stdout.split("@@\n")
-        if len(parts) != 5:
-            return (f"answered the check oddly (ssh exit {r.returncode}: "
-                    f"{(r.stderr.strip().splitlines() or ['?'])[-1]}); check its shell")
-        ver, tools, head, dirty, mk = (p.strip() for p in parts)
+            "|| echo NOSPATCH"])
+        if why:
+            return why
         if ver == "NOSPATCH":
             return "has no spatch; install coccinelle there (apt-get install coccinelle)"
         if ver != here:
             return (f"has '{ver}', here '{here}': facts could differ; install the same "
                     f"coccinelle version there")
-        if "NOPERL" in tools or "NORSYNC" in tools:
-            miss = [t for t in ("perl", "rsync") if f"NO{t.upper()}" in tools]
-            return f"lacks {' and '.join(miss)} (GNU parallel needs them); install them there"
-        rel = None
-        if mk:
-            with tempfile.TemporaryDirectory() as td:
-                Path(td, "Makefile").write_text(mk + "\n")
-                rel = makefile_release(Path(td))
-        if not re.fullmatch(r"[0-9a-f]{40}", head) or rel is None:
-            return (f"has no kernel git tree at {k.path}; put the same tree there "
-                    f"(same path, commit {k.head[:12]})")
-        if head != k.head or rel != k.release:
-            return (f"its tree at {k.path} is {rel} at {head[:12]}, here {k.release} at "
-                    f"{k.head[:12]}; check out the same commit there")
-        if dirty:
-            return (f"its tree at {k.path} has uncommitted changes ({dirty.splitlines()[0]}); "
-                    f"commit or reset them there")
         return ""
 
     def usable(self) -> list[Host]:

@@ -46,7 +46,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .farm import LOCAL, Host, _ssh_cmd, alive, count_ssh_log, read_joblog, ssh_wrapper
+from .farm import (LOCAL, Host, _ssh_cmd, alive, count_ssh_log, probe, read_joblog,
+                   ssh_wrapper)
 from .kernel import Kernel
 from .util import PROJECT, info
 
@@ -162,31 +163,18 @@ class CheckFarm:
     def _make_remote(self, w: Workspace, bundle: Path) -> str:
         h, k = w.host, self.k
         kq = shlex.quote(str(k.path))
-        r = self._ssh(h, "; ".join([
-            "for t in git perl tar; do command -v $t >/dev/null 2>&1 || echo NO$t; done",
-            "echo @@", f"git -C {kq} rev-parse HEAD 2>&1 | head -n 1",
-            "echo @@", f"git -C {kq} status --porcelain --untracked-files=no 2>&1 | head -n 3",
-            "echo @@", f"f=$(readlink -f {LIBCLANG} 2>/dev/null) && [ -f \"$f\" ] && "
-                       "echo \"${f##*/} $(stat -c %s \"$f\")\" || echo none",
-            "echo @@", f"mkdir -p {self.run_id}/{shlex.quote(h.login)} && "
-                       f"cd {self.run_id}/{shlex.quote(h.login)} && pwd"]), timeout=60)
-        if r.returncode == 255:
-            err = (r.stderr.decode(errors="replace").strip().splitlines() or ["ssh exit 255"])
-            return f"unreachable ({err[-1]}); check ssh to it or drop it"
-        parts = r.stdout.decode(errors="replace").split("@@\n")
-        if len(parts) != 5:
-            return "answered the check oddly; check its shell"
-        tools, head, dirty, lib, path = (p.strip() for p in parts)
-        if tools:
-            return (f"lacks {' and '.join(t[2:] for t in tools.split())}; install it there")
-        if head != k.head:
-            return (f"its tree at {k.path} is at {head[:40] or 'nothing'}, here {k.head[:12]}; "
-                    f"check out the same commit there")
-        if dirty:
-            return f"its tree at {k.path} has uncommitted changes; commit or reset them there"
+        why, (lib, path) = probe(h, k, ("git", "perl", "tar"), [
+            f"f=$(readlink -f {LIBCLANG} 2>/dev/null) && [ -f \"$f\" ] && "
+            "echo \"${f##*/} $(stat -c %s \"$f\")\" || echo none",
+            f"mkdir -p {self.run_id}/{shlex.quote(h.login)} && "
+            f"cd {self.run_id}/{shlex.quote(h.login)} && pwd"])
+        if why:
+            return why
         if lib != _libclang_id():
             return (f"has libclang '{lib}', here '{_libclang_id()}': the checker could parse "
                     f"differently; install the same libclang-14 there")
+        if not path.startswith("/"):
+            return f"could not make its workspace ({path or 'no path'}); check its disk"
         w.path = path
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tf:
