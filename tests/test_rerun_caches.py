@@ -76,8 +76,9 @@ def test_opcodes_trimmed_agree_with_difflib():
 
 
 def git(tree: Path, *args: str, **kw) -> str:
+    kw.setdefault("env", ENV)
     return subprocess.run(["git", "-C", str(tree), *args], check=True, text=True,
-                          capture_output=True, env=ENV, **kw).stdout
+                          capture_output=True, **kw).stdout
 
 
 @pytest.fixture
@@ -129,6 +130,84 @@ def test_series_branch_reused_for_the_same_picks(repo):
     # the ref moved by hand: rebuilt
     git(repo, "update-ref", "refs/dmacb/series/dmacb/x/01-x", base)
     assert series.build_series(None, repo, base, "01-x", picks2, env2, "dmacb/x") != base
+
+
+def _driver_commits(repo: Path) -> list[str]:
+    shas = []
+    for f, text in (("drivers/a.c", "int a2;\n"), ("drivers/b.c", "int b2;\n"),
+                    ("drivers/a.c", "int a3;\n")):
+        (repo / f).parent.mkdir(parents=True, exist_ok=True)
+        (repo / f).write_text(text)
+        git(repo, "add", "-f", f)
+        git(repo, "commit", "-q", "-m", f"driver {f}", env={
+            **ENV, "GIT_AUTHOR_NAME": "Ann \u00c9", "GIT_AUTHOR_DATE": "2020-02-03T04:05:06+0100"})
+        shas.append(git(repo, "rev-parse", "HEAD").strip())
+    return shas
+
+
+def test_series_fast_import_makes_the_commits_commit_tree_makes(repo):
+    """The one-stream series build gives the very commits (ids) and notes
+    of the diff-applying one; a pick whose file an omitted commit changed
+    first is applied as a diff, not copied."""
+    base = git(repo, "rev-parse", "HEAD").strip()
+    a2, b2, a3 = _driver_commits(repo)
+    env = {**ENV, "GIT_COMMITTER_DATE": "2021-01-01T00:00:00Z"}
+    picks = [(a2, "drivers: a\n\nSigned-off-by: t <t@t>\n", "verified  \n\n\nnote\n\n"),
+             (b2, "drivers: b\n\nSigned-off-by: t <t@t>\n", "note b\n")]
+    slow = series._apply_picks(repo, base, "refs/x/slow", picks, env)
+    notes = [git(repo, "notes", "--ref", series.NOTES_REF, "show", s)
+             for s in (slow, f"{slow}^")]
+    git(repo, "update-ref", "-d", series.NOTES_REF)
+    fast = series._fast_import(repo, base, "refs/x/fast", picks, env)
+    assert fast == slow
+    assert [git(repo, "notes", "--ref", series.NOTES_REF, "show", s)
+            for s in (fast, f"{fast}^")] == notes == ["note b\n", "verified\n\nnote\n"]
+    # a3 without a2: its diff does not start from the base's a.c
+    skip = [(a3, "drivers: a again\n", "n\n")]
+    assert series._fast_import(repo, base, "refs/x/skip", skip, env) is None
+    with pytest.raises(RuntimeError):
+        series._apply_picks(repo, base, "refs/x/skip", skip, env)
+    # the notes of the earlier series stay
+    series._fast_import(repo, base, "refs/x/again", picks[1:], env)
+    assert git(repo, "notes", "--ref", series.NOTES_REF, "show", f"{fast}^") == \
+        "verified\n\nnote\n"
+
+
+@pytest.mark.parametrize("msg", [
+    "drivers: a: subject\n\nA body.\n",
+    "drivers: a: subject\n\nA body   \n\n\n",
+    "drivers: a: subject\n\nno newline at the end",
+    "drivers: a: subject\n\nA body.\n\nLink: https://example.org/x\n",
+    "drivers: a: subject\n\nA body.\n# a comment line\n",
+])
+def test_commit_without_the_index_is_git_commit_signoff(repo, msg):
+    """worktree.commit() makes the commit 'git add' + 'git commit
+    --signoff' make (same id), keeps the carried author date, and leaves
+    an index that sync_index() brings back to the tip."""
+    from dmacb_lib import worktree
+    git(repo, "checkout", "-q", "-b", "dmacb/x")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    env = {**ENV, "GIT_AUTHOR_DATE": "2020-02-03T04:05:06+0100",
+           "GIT_COMMITTER_DATE": "2021-01-01T00:00:00Z"}
+    (repo / "drivers" / "a.c").write_text("int a2;\n")
+    (repo / "drivers" / "new.c").write_text("int n;\n")
+    git(repo, "add", "-f", "drivers/a.c", "drivers/new.c")
+    git(repo, "commit", "-q", "--signoff", "-F", "-", env=env, input=msg)
+    want = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "reset", "-q", "--mixed", base)
+    got = worktree.commit(repo, ["drivers/a.c", "drivers/new.c"], msg, env)
+    assert got == want and git(repo, "rev-parse", "HEAD").strip() == want
+    worktree.sync_index(repo)
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+    # the same change again on the base: the carried date, by its patch-id
+    log = git(repo, "log", "-p", "--no-color", "--format=commit %H", "-1", want)
+    pid = subprocess.run(["git", "patch-id", "--stable"], input=log, capture_output=True,
+                         text=True).stdout.split()[0]
+    git(repo, "reset", "-q", "--mixed", base)
+    again = worktree.commit(repo, ["drivers/a.c", "drivers/new.c"], msg, env,
+                            {pid: "2019-05-06T07:08:09+0200"})
+    assert git(repo, "log", "-1", "--format=%aI", again).strip() == "2019-05-06T07:08:09+02:00"
+    assert git(repo, "for-each-ref", "refs/dmacb/fast-commit") == ""
 
 
 def test_parity_checker_results_reused_per_key(monkeypatch, tmp_path):

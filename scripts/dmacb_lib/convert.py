@@ -228,8 +228,7 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
                 para = deliv.paragraph("completion" if acts == {"completion"} else "hardirq",
                                        sorted({c["file"] for c in mine}))
             msg = commitmsg.message(pfx, mine, para)
-            worktree.git(wt, "add", "-f", "--", *to_commit)
-            sha = worktree.commit(wt, msg, env, carried)
+            sha = worktree.commit(wt, to_commit, msg, env, carried)
             commits.append({"commit": sha, "files": to_commit, "subject": msg.split("\n")[0],
                             "prefix_from": src,
                             "callbacks": sorted({c["callback"] for c in conv
@@ -266,8 +265,7 @@ def _land(k: Kernel, wt: Path, env: dict, api_tip: str, base: dict[str, str],
         (wt / f).write_text(t)
     pfx, src = commitmsg.prefix(k.path, sorted(changed), k.head)
     msg = message(pfx)
-    worktree.git(wt, "add", "-f", "--", *sorted(changed))
-    sha = worktree.commit(wt, msg, env, carried)
+    sha = worktree.commit(wt, sorted(changed), msg, env, carried)
     rec.update(status="converted", commit=sha, **done)
     return {"commit": sha, "files": sorted(changed), "subject": msg.split("\n")[0],
             "prefix_from": src, "provider": rec["provider"]}
@@ -392,46 +390,51 @@ def run(k: Kernel, branch: str | None, wt_path: Path | None, force: bool,
     deliv = delivery.for_tree(k, jobs, sorted({s["file"] for c in data["callbacks"]
                                                for s in c["sites"]}))
     phase = {}
+    # worktree.commit() moves the branch, not the index: bring it up to
+    # date however this ends
     try:
-        t1 = time.monotonic()
-        pcommits, prov = commit_providers(k, wt, env, deliv, api[-1] if api else k.head,
-                                          carried, jobs)
-        t2 = time.monotonic()
-        tcommits, ptasks = commit_tasklets(k, wt, env, deliv.res, api[-1] if api else k.head,
-                                           carried)
-        phase["providers"], phase["provider tasklets"] = t2 - t1, time.monotonic() - t2
-    except BaseException:
-        worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
-        raise
-    # the client commits say which of their providers now deliver from
-    # the interrupt handler
-    deliv.notify_irq = {r["provider"] for r in prov if r["status"] == "converted"}
+        try:
+            t1 = time.monotonic()
+            pcommits, prov = commit_providers(k, wt, env, deliv, api[-1] if api else k.head,
+                                              carried, jobs)
+            t2 = time.monotonic()
+            tcommits, ptasks = commit_tasklets(k, wt, env, deliv.res, api[-1] if api else k.head,
+                                               carried)
+            phase["providers"], phase["provider tasklets"] = t2 - t1, time.monotonic() - t2
+        except BaseException:
+            worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
+            raise
+        # the client commits say which of their providers now deliver from
+        # the interrupt handler
+        deliv.notify_irq = {r["provider"] for r in prov if r["status"] == "converted"}
 
-    t3 = time.monotonic()
-    items, records = plan(data["callbacks"])
-    files = sorted(items)
-    prog = Progress("convert", len(files))
-    results: dict[str, dict] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
-        futs = {ex.submit(rewrite_file, wt, k.head, f, items[f]): f for f in files}
-        for fut in futs:
-            r = fut.result()
-            results[r["file"]] = r
-            prog.step(r["file"])
-    prog.finish()
+        t3 = time.monotonic()
+        items, records = plan(data["callbacks"])
+        files = sorted(items)
+        prog = Progress("convert", len(files))
+        results: dict[str, dict] = {}
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+            futs = {ex.submit(rewrite_file, wt, k.head, f, items[f]): f for f in files}
+            for fut in futs:
+                r = fut.result()
+                results[r["file"]] = r
+                prog.step(r["file"])
+        prog.finish()
 
-    meta = {}
-    for c in data["callbacks"]:
-        for s in c["sites"]:
-            meta[(c["callback"], s["file"])] = c
-    try:
-        commits, by_cb_file = commit_drivers(k, wt, env, files, items, results, meta, deliv,
-                                             carried)
-    except BaseException:
-        # the worktree was clean when we started: drop a half-made commit
-        worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
-        raise
-    phase["clients"] = time.monotonic() - t3
+        meta = {}
+        for c in data["callbacks"]:
+            for s in c["sites"]:
+                meta[(c["callback"], s["file"])] = c
+        try:
+            commits, by_cb_file = commit_drivers(k, wt, env, files, items, results, meta, deliv,
+                                                 carried)
+        except BaseException:
+            # the worktree was clean when we started: drop a half-made commit
+            worktree.git(wt, "reset", "-q", "--hard", "HEAD", check=False)
+            raise
+        phase["clients"] = time.monotonic() - t3
+    finally:
+        worktree.sync_index(wt)
     for rec in by_cb_file.values():
         records.append(rec)
     records.sort(key=lambda r: (r["file"], r["callback"]))

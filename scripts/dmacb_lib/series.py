@@ -171,10 +171,11 @@ def cover_blurb(name: str, part: list[dict], actions: list[str], kinds: list[str
 def build_series(k: Kernel, wt: Path, api_tip: str, ref: str,
                  picks: list[tuple[str, str, str]], env: dict, branch: str) -> str:
     """Commit `picks` (commit, message, note) on api_tip into
-    refs/dmacb/series/<convert branch>/<ref> (what 'b4 prep -e' can enrol).
-    A cherry-pick without a worktree: each commit's diff applied to a
-    scratch index (driver commits touch disjoint files, so it applies as
-    it did on the branch), then write-tree and commit-tree."""
+    refs/dmacb/series/<convert branch>/<ref> (what 'b4 prep -e' can enrol),
+    without a worktree or an index: one git fast-import stream (see
+    _fast_import), or, where a pick's files do not start from what the
+    series holds before it, each diff applied to a scratch index
+    (_apply_picks)."""
     # the same picks on the same tip: the ref already holds the series
     ref_name = f"refs/dmacb/series/{branch}/{ref}"
     key = hashlib.sha256(repr((api_tip, picks, env.get("GIT_COMMITTER_NAME"),
@@ -187,6 +188,99 @@ def build_series(k: Kernel, wt: Path, api_tip: str, ref: str,
     had = worktree.git(wt, "rev-parse", "-q", "--verify", ref_name, check=False).stdout.strip()
     if had and done.get(ref_name, {}).get("key") == key and done[ref_name].get("head") == had:
         return had
+    head = (_fast_import(wt, api_tip, ref_name, picks, env) if picks else None) \
+        or _apply_picks(wt, api_tip, ref_name, picks, env)
+    done[ref_name] = {"key": key, "head": head}
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(done, indent=1, sort_keys=True))
+    tmp.replace(memo)
+    return head
+
+
+def _changes(wt: Path, shas: list[str]) -> dict[str, list[tuple[str, str, str, str]]]:
+    """Each commit's changes against its parent: (path, old blob, new
+    mode, new blob), the new blob empty for a deletion."""
+    out = worktree.git(wt, "diff-tree", "--stdin", "-r", "-z", "--no-renames",
+                       stdin="".join(f"{s}\n" for s in shas)).stdout.split("\0")
+    got: dict[str, list] = {s: [] for s in shas}
+    cur, i = None, 0
+    while i < len(out):
+        f = out[i]
+        if re.fullmatch(r"[0-9a-f]{40}", f):
+            cur, i = f, i + 1
+        elif f.startswith(":"):
+            _, mode, old, new, status = f[1:].split(" ")
+            got[cur].append((out[i + 1], old, mode, "" if status == "D" else new))
+            i += 2
+        else:
+            i += 1
+    return got
+
+
+def _data(text: str) -> bytes:
+    b = text.encode()
+    return b"data %d\n" % len(b) + b + b"\n"
+
+
+def _fast_import(wt: Path, api_tip: str, ref_name: str, picks: list[tuple[str, str, str]],
+                 env: dict) -> str | None:
+    """The series as one git fast-import stream: each pick's new blobs on
+    top of the last commit, its note on NOTES_REF.  The commits are the
+    objects commit-tree would make of the same trees, messages and
+    idents.  None when a pick's files do not start from what the series
+    holds before it (the branch had a commit in between that the series
+    leaves out): the diff must then be applied, not its result copied."""
+    shas = [p[0] for p in picks]
+    ch = _changes(wt, shas)
+    paths = sorted({c[0] for s in shas for c in ch[s]})
+    state = {}
+    for ln in worktree.git(wt, "ls-tree", "-r", "-z", "--full-tree", api_tip, "--",
+                           *paths).stdout.split("\0"):
+        if ln:
+            meta, path = ln.split("\t", 1)
+            state[path] = meta.split(" ")[2]
+    zero = "0" * 40
+    for s in shas:
+        for path, old, _, new in ch[s]:
+            if state.get(path, zero) != old:
+                return None
+            state[path] = new or zero
+    idents = worktree.git(wt, "log", "--no-walk=unsorted", "--date=raw",
+                          "--format=%H%x00%an <%ae> %ad", *shas).stdout.splitlines()
+    author = dict(ln.split("\0", 1) for ln in idents)
+    committer = worktree.git(wt, "var", "GIT_COMMITTER_IDENT", env=env).stdout.strip()
+    had_notes = worktree.git(wt, "rev-parse", "-q", "--verify", NOTES_REF,
+                             check=False).returncode == 0
+    out = bytearray()
+    for n, (sha, msg, _) in enumerate(picks, 1):
+        out += b"commit %s\nmark :%d\n" % (ref_name.encode(), n)
+        out += f"author {author[sha]}\ncommitter {committer}\n".encode() + _data(msg)
+        if n == 1:
+            out += f"from {api_tip}\n".encode()
+        for path, _, mode, new in ch[sha]:
+            out += (f"M {mode} {new} {path}\n" if new else f"D {path}\n").encode()
+        out += b"\n"
+    out += f"commit {NOTES_REF}\ncommitter {committer}\n".encode()
+    out += _data("Notes added by dmacb series\n")
+    if had_notes:
+        out += f"from {NOTES_REF}^0\n".encode()
+    for n, (_, _, note) in enumerate(picks, 1):
+        out += b"N inline :%d\n" % n + _data(worktree.stripspace(note))
+    out += b"\n"
+    r = subprocess.run(["git", "-C", str(wt), "fast-import", "--quiet", "--force",
+                        "--date-format=raw", "--done"], input=bytes(out) + b"done\n",
+                       capture_output=True, env=env)
+    if r.returncode != 0:
+        raise RuntimeError(f"git fast-import: {r.stderr.decode(errors='replace').strip()}")
+    return worktree.git(wt, "rev-parse", ref_name).stdout.strip()
+
+
+def _apply_picks(wt: Path, api_tip: str, ref_name: str, picks: list[tuple[str, str, str]],
+                 env: dict) -> str:
+    """A cherry-pick without a worktree: each commit's diff applied to a
+    scratch index (driver commits touch disjoint files, so it applies as
+    it did on the branch), then write-tree and commit-tree."""
     with tempfile.TemporaryDirectory(prefix="dmacb-series-") as tmp:
         ienv = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
         worktree.git(wt, "read-tree", api_tip, env=ienv)
@@ -203,11 +297,6 @@ def build_series(k: Kernel, wt: Path, api_tip: str, ref: str,
             worktree.git(wt, "notes", "--ref", NOTES_REF, "add", "-f", "-F", "-", head,
                          stdin=note, env=env)
     worktree.git(wt, "update-ref", ref_name, head)
-    done[ref_name] = {"key": key, "head": head}
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(done, indent=1, sort_keys=True))
-    tmp.replace(memo)
     return head
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -244,17 +245,108 @@ def carried_dates(k: Kernel, branch: str) -> dict[str, str]:
     return {ids[i]: dates[ids[i + 1]] for i in range(0, len(ids) - 1, 2) if ids[i + 1] in dates}
 
 
-def commit(wt: Path, msg: str, env: dict, carried: dict[str, str] | None = None) -> str:
-    """Commit the index with --signoff; with carried (carried_dates()) the
-    author date of the earlier commit of the same change.  Returns the id."""
+def commit(wt: Path, files: list[str], msg: str, env: dict,
+           carried: dict[str, str] | None = None) -> str:
+    """Commit `files` as the worktree has them on top of its branch, as
+    'git add -f' and 'git commit --signoff' would; with carried
+    (carried_dates()) the author date of the earlier commit of the same
+    change.  Returns the id.
+
+    Without the index: a branch of the kernel has ~80k index entries,
+    which git add and git commit each read, refresh and write again, for
+    one file.  The commit is made by git fast-import from the parent's
+    tree and the files, the branch moved with update-ref; the index is
+    brought up to date once, by sync_index(), when the branch is done.
+    A message whose last paragraph may be a trailer block (where
+    --signoff's placement follows git's trailer rules) is committed by
+    git itself."""
+    last = msg.rstrip("\n").rpartition("\n\n")[2]
+    if re.search(r"^([\w-]+:|#|\(cherry picked)", last, re.M) or "\n#" in f"\n{msg}":
+        sync_index(wt)
+        git(wt, "add", "-f", "--", *files)
+        if carried:
+            diff = git(wt, "diff", "--cached", "--no-color").stdout
+            pid = subprocess.run(["git", "patch-id", "--stable"], input=diff,
+                                 capture_output=True, text=True).stdout.split()
+            if pid and pid[0] in carried:
+                env = {**env, "GIT_AUTHOR_DATE": carried[pid[0]]}
+        git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
+        return git(wt, "rev-parse", "HEAD").stdout.strip()
+    ref = git(wt, "symbolic-ref", "-q", "HEAD").stdout.strip()
+    parent = git(wt, "rev-parse", "HEAD").stdout.strip()
+    modes = {}
+    for ln in git(wt, "ls-tree", "-z", "--full-tree", parent, "--", *files).stdout.split("\0"):
+        if ln:
+            meta, path = ln.split("\t", 1)
+            modes[path] = meta.split(" ")[0]
+    committer = git(wt, "var", "GIT_COMMITTER_IDENT", env=env).stdout.strip()
+    sob = "Signed-off-by: " + committer[:committer.rindex(">") + 1] + "\n"
+    # --signoff after a paragraph that is no trailer block: a blank line,
+    # then the line; git commit's whitespace clean-up after that
+    text = msg if msg.endswith("\n") else msg + "\n"
+    text = stripspace(text + ("" if text.endswith("\n\n") else "\n") + sob)
+    changes = {}
+    for f in files:
+        p = wt / f
+        changes[f] = (modes.get(f, "100644"), p.read_bytes()) if p.exists() else None
+
+    def make(author_env: dict) -> str:
+        author = git(wt, "var", "GIT_AUTHOR_IDENT", env=author_env).stdout.strip()
+        return fast_commit(wt, parent, changes, author, committer, text)
+    sha = make(env)
     if carried:
-        diff = git(wt, "diff", "--cached", "--no-color").stdout
+        diff = git(wt, "diff", "--no-color", parent, sha).stdout
         pid = subprocess.run(["git", "patch-id", "--stable"], input=diff, capture_output=True,
                              text=True).stdout.split()
         if pid and pid[0] in carried:
-            env = {**env, "GIT_AUTHOR_DATE": carried[pid[0]]}
-    git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
-    return git(wt, "rev-parse", "HEAD").stdout.strip()
+            sha = make({**env, "GIT_AUTHOR_DATE": carried[pid[0]]})
+    git(wt, "update-ref", "-m", "dmacb: commit", ref, sha, parent)
+    return sha
+
+
+def fast_commit(wt: Path, parent: str, changes: dict[str, tuple[str, bytes] | None],
+                author: str, committer: str, message: str) -> str:
+    """One commit object on `parent` with `changes` (path -> (mode, bytes),
+    None to delete), made by git fast-import, which needs no index and
+    writes a few loose objects (fastimport.unpackLimit); no ref moves.
+    author and committer: 'Name <email> <seconds> <zone>'."""
+    ref = f"refs/dmacb/fast-commit/{os.getpid()}".encode()
+    out = bytearray(b"commit %s\nmark :1\n" % ref)
+    out += f"author {author}\ncommitter {committer}\n".encode()
+    m = message.encode()
+    out += b"data %d\n%s\nfrom %s\n" % (len(m), m, parent.encode())
+    for path, ch in sorted(changes.items()):
+        if ch is None:
+            out += f"D {path}\n".encode()
+        else:
+            out += f"M {ch[0]} inline {path}\n".encode() + b"data %d\n" % len(ch[1]) + ch[1] \
+                + b"\n"
+    # get-mark answers on stdout; the scratch ref is dropped again
+    out += b"\nget-mark :1\nreset %s\nfrom %s\n\ndone\n" % (ref, b"0" * 40)
+    r = subprocess.run(["git", "-C", str(wt), "fast-import", "--quiet", "--force",
+                        "--date-format=raw", "--done"], input=bytes(out), capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"git fast-import: {r.stderr.decode(errors='replace').strip()}")
+    return r.stdout.decode().split()[0]
+
+
+def sync_index(wt: Path) -> None:
+    """The index of the worktree as its branch's tip after commit() moved
+    it (the files are already there): entries of unchanged files keep
+    their stat data, so only the committed files are read."""
+    git(wt, "reset", "-q", "--mixed", "HEAD")
+
+
+def stripspace(text: str) -> str:
+    """git stripspace without comments: what git commit's whitespace
+    clean-up and 'git notes add -F' keep of a message."""
+    out: list[str] = []
+    for ln in (ln.rstrip() for ln in text.split("\n")):
+        if ln or (out and out[-1]):
+            out.append(ln)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n" if out else ""
 
 
 def _add(k: Kernel, path: Path, branch: str, new: bool) -> None:
