@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -267,3 +268,42 @@ def test_output_does_not_follow_string_hashing(prov, tmp_path):
     lib = [f for f in prov["by_id"]["drivers/dma/fxlib/fx-lib-core.c"]["files"]
            if f["role"] == "library"][0]
     assert len(lib["why"]) == 5
+
+
+def test_stable_update_reuses_the_ancestors_result(tmp_path, monkeypatch):
+    """A commit that changes only client .c files outside the providers'
+    directories, naming neither a register call nor an exported provider
+    function, keeps its ancestor's result (no audit run); any other change
+    runs the audit."""
+    from dmacb_lib import kernel
+    from dmacb_lib.providers import main
+    monkeypatch.setenv("DMACB_CACHE", str(tmp_path / "cache"))
+    tree = git_tree(FIXTURE, tmp_path / "linux")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+    def commit(path: str, text: str):
+        p = tree / path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        subprocess.run(["git", "-C", str(tree), "add", "-A"], check=True, env=env)
+        subprocess.run(["git", "-C", str(tree), "commit", "-q", "-m", path], check=True, env=env)
+        return kernel.resolve(str(tree))
+
+    first = main.audit(kernel.resolve(str(tree)), 2, True, True)
+    assert "fxt_filter" in first.glue_names
+    k = commit("drivers/misc/client-a.c", "static int a;\n")
+    assert main._from_ancestor(k).providers == first.providers
+    monkeypatch.setattr(main, "_audit", lambda *a, **kw: pytest.fail("the audit ran"))
+    got = main.audit(k, 2, True, True)
+    assert got.commit == k.head and got.providers == first.providers
+    monkeypatch.undo()
+    monkeypatch.setenv("DMACB_CACHE", str(tmp_path / "cache"))
+    for path, text in (
+            ("drivers/misc/client-b.c", "void f(void) { dma_async_device_register(0); }\n"),
+            ("drivers/misc/client-c.c", "void *g = fxt_filter;\n"),
+            ("drivers/dma/fx-new.c", "static int b;\n"),
+            ("drivers/misc/client-d.h", "static int d;\n")):
+        k = commit(path, text)
+        assert main._from_ancestor(k) is None, path
+        subprocess.run(["git", "-C", str(tree), "reset", "-q", "--hard", "HEAD^"], check=True)

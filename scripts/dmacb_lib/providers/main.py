@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ class Result:
     providers: dict[str, dict] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    # the providers' exported names the external-glue grep looked for
+    glue_names: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     # for serving() in the same process
     _provs: list = field(default_factory=list, repr=False)
@@ -42,7 +45,7 @@ class Result:
 
 
 def _result_file(k: Kernel) -> Path:
-    return cache_dir() / "providers" / f"{k.head}-{tool_digest()}.json"
+    return _result_file_of(k.head)
 
 
 def audit(k: Kernel, jobs: int = 2, use_cache: bool = True, quiet: bool = False,
@@ -55,26 +58,79 @@ def audit(k: Kernel, jobs: int = 2, use_cache: bool = True, quiet: bool = False,
         return got
     clean = not factsmod.changed_files(k)
     cf = _result_file(k)
-    if use_cache and clean and cf.exists():
-        try:
-            d = json.loads(cf.read_text())
-            res = Result(d["kernel"], d["commit"], d["providers"], d["names"], d["files"])
-            res._provs = [discover.Provider.from_json(p) for p in d["discovered"]]
+    res = None
+    if use_cache and clean:
+        res = _load(cf) or _from_ancestor(k)
+        if res is not None and res.commit == k.head:
             k._providers = res
             return res
-        except (ValueError, KeyError, TypeError):
-            pass
-    res = _audit(k, jobs, use_cache, quiet, clients)
+    if res is None:
+        res = _audit(k, jobs, use_cache, quiet, clients)
     if clean:
         cf.parent.mkdir(parents=True, exist_ok=True)
         tmp = cf.with_name(cf.name + f".{os.getpid()}")
         tmp.write_text(json.dumps({"kernel": res.kernel, "commit": res.commit,
                                    "providers": res.providers, "names": res.names,
-                                   "files": res.files,
+                                   "files": res.files, "glue_names": res.glue_names,
                                    "discovered": [p.to_json() for p in res._provs]}))
         tmp.replace(cf)
     k._providers = res
     return res
+
+
+def _load(cf: Path) -> Result | None:
+    try:
+        d = json.loads(cf.read_text())
+        res = Result(d["kernel"], d["commit"], d["providers"], d["names"], d["files"],
+                     d["glue_names"])
+        res._provs = [discover.Provider.from_json(p) for p in d["discovered"]]
+        return res
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# How far back a cached result of an ancestor is looked for.
+ANCESTORS = 50
+
+
+def _from_ancestor(k: Kernel) -> Result | None:
+    """The result of a recent ancestor of HEAD, when nothing changed since
+    can change it (a stable update of a few client drivers); None else.
+
+    What the result is made of: the registering .c files (a whole-tree grep
+    for the register calls), the .c files of the providers' directories,
+    the .c files naming one of the providers' exported functions (a
+    whole-tree grep for them), headers (the providers' own, include/),
+    Kconfig files and Makefiles.  So it holds when every file changed since
+    is a .c file, none of the providers' files nor in the directory of a
+    registering file, and names (before and after) neither a register call nor
+    an exported name.  Anything else: None, the audit runs."""
+    revs = subprocess.run(["git", "-C", str(k.path), "rev-list", f"--max-count={ANCESTORS}",
+                           k.head], capture_output=True, text=True).stdout.split()[1:]
+    old = next((r for r in revs if _result_file_of(r).exists()), None)
+    res = _load(_result_file_of(old)) if old else None
+    if res is None:
+        return None
+    changed = [p for p in subprocess.run(
+        ["git", "-C", str(k.path), "diff", "--name-only", "-z", "--no-renames", old, k.head],
+        capture_output=True, text=True, check=True).stdout.split("\0") if p]
+    # the directories families() lists: the registering files' (the ids)
+    dirs = {os.path.dirname(pid) for pid in res.providers}
+    if any(not p.endswith(".c") or p in res.files or os.path.dirname(p) in dirs
+           for p in changed):
+        return None
+    words = [a for n in sorted(set(kapi.REGISTER) | set(res.glue_names)) for a in ("-e", n)]
+    for rev in (old, k.head) if changed else ():
+        r = subprocess.run(["git", "-C", str(k.path), "grep", "-l", "-w", "-F", *words, rev,
+                            "--", *changed], capture_output=True, text=True)
+        if r.returncode != 1:       # a match, or grep failed
+            return None
+    res.commit = k.head
+    return res
+
+
+def _result_file_of(commit: str) -> Path:
+    return cache_dir() / "providers" / f"{commit}-{tool_digest()}.json"
 
 
 def _audit(k: Kernel, jobs: int, use_cache: bool, quiet: bool,
@@ -97,6 +153,7 @@ def _audit(k: Kernel, jobs: int, use_cache: bool, quiet: bool,
         # the providers' own directories first: spatch gets those files while
         # the whole-tree grep for the external glue runs
         provs, texts = discover.families(k, f_regs.result(), external=False)
+        glue_names = sorted(provs[0]._external[0]) if provs else []
         first = sorted({f for p in provs for f in p.files})
         f_ext = bg.submit(discover.external, k, provs, texts)
         timings["discover"] = time.monotonic() - t0
@@ -119,7 +176,7 @@ def _audit(k: Kernel, jobs: int, use_cache: bool, quiet: bool,
         extra = [_read(k, "drivers/dma/virt-dma.h")] + [_read(k, h) for h in headers]
         positions = prepflags.flags_positions(_read(k, "include/linux/dmaengine.h"))
         kc = kcmod.Kconfig(k, f_kdefs.result())
-        res = Result(k.release, k.head, files=files)
+        res = Result(k.release, k.head, files=files, glue_names=glue_names)
         for prov in provs:
             prog = graph.Program(prov, ff, texts, tuple(extra))
             res.providers[prov.id] = analyse(k, prov, prog, positions, kc, texts)
