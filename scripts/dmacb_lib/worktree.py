@@ -301,7 +301,12 @@ def commit(wt: Path, files: list[str], msg: str, env: dict,
         if pid and pid[0] in carried:
             sha = make({**env, "GIT_AUTHOR_DATE": carried[pid[0]]})
     git(wt, "update-ref", "-m", "dmacb: commit", ref, sha, parent)
+    _STALE_INDEX.add(wt.resolve())
     return sha
+
+
+# worktrees whose branch commit() moved past their index
+_STALE_INDEX: set[Path] = set()
 
 
 def fast_commit(wt: Path, parent: str, changes: dict[str, tuple[str, bytes] | None],
@@ -333,8 +338,11 @@ def fast_commit(wt: Path, parent: str, changes: dict[str, tuple[str, bytes] | No
 def sync_index(wt: Path) -> None:
     """The index of the worktree as its branch's tip after commit() moved
     it (the files are already there): entries of unchanged files keep
-    their stat data, so only the committed files are read."""
-    git(wt, "reset", "-q", "--mixed", "HEAD")
+    their stat data, so only the committed files are read.  Nothing to do
+    (no refresh of ~80k entries) when commit() made nothing here."""
+    if wt.resolve() in _STALE_INDEX:
+        git(wt, "reset", "-q", "--mixed", "HEAD")
+        _STALE_INDEX.discard(wt.resolve())
 
 
 def stripspace(text: str) -> str:
