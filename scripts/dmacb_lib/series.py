@@ -11,7 +11,7 @@ From the verified branch (convert.json + verify.json):
 Only drivers whose verify verdict is "pass" go in.  Each series is built
 as commits on the helper-API tip, the driver commits cherry-picked with
 their messages completed (what was verified, Cc: trailers from
-get_maintainer.pl, the Signed-off-by) through a scratch index, never a
+get_maintainer.pl, the Signed-off-by) by git fast-import, never a
 checkout (the convert worktree keeps its files and their mtimes, so the
 next verify rebuilds nothing), all
 dates fixed to the base commit's, so regenerating on an unchanged tree
