@@ -511,6 +511,53 @@ def test_new_base_commit_recompiles_only_what_it_changed(fake):
     assert res["drivers/a/warn.c"]["new_warnings"] and res["drivers/a/ok.c"]["base_ok"]
 
 
+def _base_goals(fake, since: int) -> list[str]:
+    return sorted(g for c in calls(fake)[since:] if c.startswith("base-")
+                  for g in c.split(":", 1)[1].split() if g.endswith(".o"))
+
+
+def test_stable_update_carries_base_results_to_a_build_dir_that_never_compiled(fake):
+    """A new base commit that changed only .c files no file includes: the
+    ancestor's cached results hold for every other object, so only the
+    changed ones compile, even in a build directory that has no object
+    and no record (a second tree of the release).  A changed header, or a
+    changed .c file that another file includes, compiles everything."""
+    import shutil
+    verify(fake)
+    bdir = fake["cache"] / "build" / "6.99.0" / "base-x86_64"
+
+    def forget_objects():
+        for o in bdir.rglob("*.o"):
+            o.unlink()
+        shutil.rmtree(bdir / kbuild.META / "results", ignore_errors=True)
+
+    def update(path: str, text: str):
+        q = fake["base"] / path
+        q.write_text((q.read_text() if q.exists() else "") + text)
+        git(fake["base"], "add", "-A")
+        git(fake["base"], "commit", "-q", "-m", f"update {path}")
+
+    forget_objects()
+    update("drivers/a/ok.c", "/* update */\n")
+    n = len(calls(fake))
+    res = verify(fake)
+    assert _base_goals(fake, n) == ["drivers/a/ok.o"]
+    assert res["drivers/a/warn.c"]["new_warnings"] and res["drivers/a/ok.c"]["base_ok"]
+    forget_objects()
+    update("drivers/a/inc.h", "int h;\n")
+    n = len(calls(fake))
+    verify(fake)
+    assert "drivers/a/warn.o" in _base_goals(fake, n)
+    # builtin.c includes ok.c: a change of ok.c is a change of builtin.o
+    update("drivers/a/builtin.c", '#include "ok.c"\n')
+    verify(fake)
+    forget_objects()
+    update("drivers/a/ok.c", "/* again */\n")
+    n = len(calls(fake))
+    verify(fake)
+    assert {"drivers/a/builtin.o", "drivers/a/warn.o"} <= set(_base_goals(fake, n))
+
+
 def test_build_is_resumable_per_object(fake):
     """A record is written as soon as an object's result is known: after an
     interrupt the objects already done are not compiled again."""

@@ -840,6 +840,50 @@ def base_cache(release: str, arch: str) -> ResultCache:
     return ResultCache(cache_dir() / "kbuild" / release / arch)
 
 
+# How far back base_carry() looks for a base commit with cached results.
+CARRY_ANCESTORS = 50
+
+
+def _has_results(bcache: ResultCache, base_key: str) -> bool:
+    return (bcache.root / "bases" / base_key).exists()
+
+
+def _mark_results(bcache: ResultCache, base_key: str) -> None:
+    (bcache.root / "bases").mkdir(parents=True, exist_ok=True)
+    (bcache.root / "bases" / base_key).touch()
+
+
+def base_carry(src: Path, base_key: str, bcache: ResultCache) -> tuple[str, set[str]] | None:
+    """(an ancestor base commit with cached results, the files changed
+    since) when those results hold for every other object of this base:
+    every changed file is a .c file and no file of the tree includes one
+    of them (no '<name>.c"' anywhere in a .c or .h file).  An object's
+    compile then reads exactly the text it read at the ancestor (its .c,
+    the headers, the generated files of the same configuration, the same
+    Makefiles and flags), so its result, W=1 diagnostics included, is the
+    same.  A stable update of a few drivers then compiles those, also in
+    a build directory that never compiled the others (a second tree of
+    the release, whose first verify took every base result from this
+    cache).  None (compile as before) for anything else."""
+    if "+" in base_key:
+        return None             # uncommitted changes: no ancestor to speak of
+    revs = _git(src, "rev-list", f"--max-count={CARRY_ANCESTORS}", base_key).split()[1:]
+    old = next((r for r in revs if _has_results(bcache, r)), None)
+    if old is None:
+        return None
+    changed = {p for p in _git(src, "diff", "--name-only", "-z", "--no-renames", old,
+                               base_key).split("\0") if p}
+    if any(not p.endswith(".c") for p in changed):
+        return None
+    pats = [a for p in sorted(changed) for a in ("-e", os.path.basename(p) + '"')]
+    if pats:
+        r = subprocess.run(["git", "-C", str(src), "grep", "-l", "-F", *pats, base_key, "--",
+                            "*.c", "*.h"], capture_output=True, text=True)
+        if r.returncode != 1:   # a file names one (an #include of it?), or grep failed
+            return None
+    return old, changed
+
+
 def _mtime(p: Path) -> int | None:
     try:
         return p.stat().st_mtime_ns
@@ -905,8 +949,13 @@ def build(src: Path, builddir: Path, files: Sequence[str],
             return rdir / (f.replace("/", "__") + ".json")
 
         records: dict[str, dict] = {}
+        carry = base_carry(src, base_key, bcache) if base_key and not fresh else None
         for f in files:
             c = bcache.get(ckey(f)) if base_key and not fresh else None
+            if c is None and carry and f not in carry[1]:
+                c = bcache.get(hashlib.sha1(f"{carry[0]}\0{f}\0{fkey}".encode()).hexdigest())
+                if c is not None:
+                    bcache.put(ckey(f), c)
             if c is not None:
                 results[f] = ObjResult(c["ok"], c["warnings"], c["log"], c.get("module"),
                                        cached=True)
@@ -931,6 +980,8 @@ def build(src: Path, builddir: Path, files: Sequence[str],
             for f in files:
                 if f in results:
                     on_result(f, results[f])
+        if base_key:
+            _mark_results(bcache, base_key)
         if not todo and not want_i:
             return results
 
