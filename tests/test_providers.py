@@ -307,3 +307,29 @@ def test_stable_update_reuses_the_ancestors_result(tmp_path, monkeypatch):
         k = commit(path, text)
         assert main._from_ancestor(k) is None, path
         subprocess.run(["git", "-C", str(tree), "reset", "-q", "--hard", "HEAD^"], check=True)
+
+
+def test_serving_remembered_per_commit(tmp_path, monkeypatch):
+    """Who may serve a client, asked again by another process on the same
+    clean commit, comes from the cache (no serve() run) and equals what
+    serve() gave; an uncommitted change is served afresh."""
+    from dmacb_lib import kernel
+    from dmacb_lib.providers import main, serve
+    monkeypatch.setenv("DMACB_CACHE", str(tmp_path / "cache"))
+    tree = git_tree(FIXTURE, tmp_path / "linux")
+    files = ["drivers/spi/spi-fx.c", "drivers/tty/fx-uart.c", "drivers/mmc/fx-mmc.c"]
+    k = kernel.resolve(str(tree))
+    first = main.serving(k, files, main.audit(k, 2, True, True))
+    assert first["drivers/spi/spi-fx.c"].dt_nodes
+    k = kernel.resolve(str(tree))            # "another process"
+    res = main.audit(k, 2, True, True)
+    assert not res._served
+    real = serve.Server.serve
+    monkeypatch.setattr(serve.Server, "serve", lambda *a: pytest.fail("served again"))
+    assert main.serving(k, files, res) == first
+    (tree / "drivers" / "spi" / "spi-fx.c").write_text("/* edited */\n")
+    k = kernel.resolve(str(tree))
+    ran = []
+    monkeypatch.setattr(serve.Server, "serve", lambda self, fs: ran.append(fs) or real(self, fs))
+    main.serving(k, files[:1], main.audit(k, 2, True, True))
+    assert ran == [files[:1]]

@@ -4,6 +4,7 @@ audit itself, serving, the join with callbacks.json, and run()."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -267,11 +268,34 @@ def serving(k: Kernel, client_files: list[str], result: Result | None = None
     """Who may serve each client file (see serve.py)."""
     res = result or audit(k)
     want = list(dict.fromkeys(client_files))
-    if all(f in res._served for f in want):
-        return {f: res._served[f] for f in want}
-    got = _server(k, res).serve(want)
-    res._served.update(got)
-    return got
+    # a clean tree: remembered per commit and file (the audit and convert
+    # both ask, in two processes; the Kconfig and devicetree scans behind
+    # it cost seconds)
+    memo = _serving_file(k) if res.commit == k.head and not factsmod.changed_files(k) \
+        else None
+    known: dict = {}
+    if memo is not None:
+        try:
+            known = json.loads(memo.read_text())
+        except (OSError, ValueError):
+            known = {}
+        for f in want:
+            if f not in res._served and f in known:
+                res._served[f] = ServeInfo(**known[f])
+    missing = [f for f in want if f not in res._served]
+    if missing:
+        res._served.update(_server(k, res).serve(missing))
+    if memo is not None and any(f not in known for f in want):
+        known.update({f: dataclasses.asdict(res._served[f]) for f in want})
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(memo.name + f".{os.getpid()}")
+        tmp.write_text(json.dumps(known, sort_keys=True))
+        tmp.replace(memo)
+    return {f: res._served[f] for f in want}
+
+
+def _serving_file(k: Kernel) -> Path:
+    return cache_dir() / "providers" / f"{k.head}-{tool_digest()}-serving.json"
 
 
 def bare_completion(result: Result, provider_id: str, cyclic: bool = False) -> dict:
