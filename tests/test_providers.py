@@ -333,3 +333,28 @@ def test_serving_remembered_per_commit(tmp_path, monkeypatch):
     monkeypatch.setattr(serve.Server, "serve", lambda self, fs: ran.append(fs) or real(self, fs))
     main.serving(k, files[:1], main.audit(k, 2, True, True))
     assert ran == [files[:1]]
+
+
+def test_stable_update_reuses_the_ancestors_serving(tmp_path, monkeypatch):
+    """After a change to one client the ancestor's serving holds for the
+    clients of other directories; the changed one is served again."""
+    from dmacb_lib import kernel
+    from dmacb_lib.providers import main, serve
+    monkeypatch.setenv("DMACB_CACHE", str(tmp_path / "cache"))
+    tree = git_tree(FIXTURE, tmp_path / "linux")
+    files = ["drivers/spi/spi-fx.c", "drivers/tty/fx-uart.c", "drivers/mmc/fx-mmc.c"]
+    k = kernel.resolve(str(tree))
+    first = main.serving(k, files, main.audit(k, 2, True, True))
+    p = tree / "drivers" / "mmc" / "fx-mmc.c"
+    p.write_text(p.read_text() + "/* a stable fix */\n")
+    subprocess.run(["git", "-C", str(tree), "commit", "-q", "-am", "fix"], check=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+    k = kernel.resolve(str(tree))
+    res = main.audit(k, 2, True, True)
+    assert res._ancestor
+    ran = []
+    real = serve.Server.serve
+    monkeypatch.setattr(serve.Server, "serve", lambda self, fs: ran.append(fs) or real(self, fs))
+    assert main.serving(k, files, res) == first
+    assert ran == [["drivers/mmc/fx-mmc.c"]]

@@ -43,6 +43,12 @@ class Result:
     _texts: dict = field(default_factory=dict, repr=False)
     _server: object = field(default=None, repr=False)
     _served: dict = field(default_factory=dict, repr=False)
+    # taken from this ancestor's result (_from_ancestor), with the files
+    # changed since
+    _ancestor: str = field(default="", repr=False)
+    _changed: set = field(default_factory=set, repr=False)
+    # provider id -> serve.ProviderSide (the Server's view of each provider)
+    _sides: dict | None = field(default=None, repr=False)
 
 
 def _result_file(k: Kernel) -> Path:
@@ -73,7 +79,10 @@ def audit(k: Kernel, jobs: int = 2, use_cache: bool = True, quiet: bool = False,
         tmp.write_text(json.dumps({"kernel": res.kernel, "commit": res.commit,
                                    "providers": res.providers, "names": res.names,
                                    "files": res.files, "glue_names": res.glue_names,
-                                   "discovered": [p.to_json() for p in res._provs]}))
+                                   "discovered": [p.to_json() for p in res._provs],
+                                   "sides": {i: v.to_json() for i, v in (
+                                       res._sides if res._sides is not None
+                                       else _server(k, res).side).items()}}))
         tmp.replace(cf)
     k._providers = res
     return res
@@ -85,6 +94,7 @@ def _load(cf: Path) -> Result | None:
         res = Result(d["kernel"], d["commit"], d["providers"], d["names"], d["files"],
                      d["glue_names"])
         res._provs = [discover.Provider.from_json(p) for p in d["discovered"]]
+        res._sides = {i: servemod.ProviderSide.from_json(v) for i, v in d["sides"].items()}
         return res
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -127,6 +137,7 @@ def _from_ancestor(k: Kernel) -> Result | None:
         if r.returncode != 1:       # a match, or grep failed
             return None
     res.commit = k.head
+    res._ancestor, res._changed = old, set(changed)
     return res
 
 
@@ -255,6 +266,8 @@ def analyse(k: Kernel, prov: discover.Provider, prog: graph.Program,
 
 
 def _server(k: Kernel, res: Result) -> servemod.Server:
+    if res._server is None and res._sides is not None:
+        res._server = servemod.Server(k, res._provs, {}, kcmod.Kconfig(k), sides=res._sides)
     if res._server is None:
         if not res._texts:
             files = sorted({f for p in res._provs for f in p.files})
@@ -283,6 +296,24 @@ def serving(k: Kernel, client_files: list[str], result: Result | None = None
             if f not in res._served and f in known:
                 res._served[f] = ServeInfo(**known[f])
     missing = [f for f in want if f not in res._served]
+    if missing and res._ancestor:
+        # the result holds since the ancestor (only client .c files
+        # changed): so does its serving of a client none of whose module
+        # files (the .c files of its directory) changed
+        try:
+            anc = json.loads(_serving_file_of(res._ancestor).read_text())
+        except (OSError, ValueError):
+            anc = {}
+        def module(f: str) -> str:
+            # the first symbol building f: its module files share it
+            # (serve._module_files)
+            return (kcmod.build_symbols(k, f)[:1] or [f])[0]
+        for f in missing:
+            if f in anc and f not in res._changed and not any(
+                    os.path.dirname(q) == os.path.dirname(f) and module(q) == module(f)
+                    for q in res._changed):
+                res._served[f] = ServeInfo(**anc[f])
+        missing = [f for f in want if f not in res._served]
     if missing:
         res._served.update(_server(k, res).serve(missing))
     if memo is not None and any(f not in known for f in want):
@@ -295,7 +326,11 @@ def serving(k: Kernel, client_files: list[str], result: Result | None = None
 
 
 def _serving_file(k: Kernel) -> Path:
-    return cache_dir() / "providers" / f"{k.head}-{tool_digest()}-serving.json"
+    return _serving_file_of(k.head)
+
+
+def _serving_file_of(commit: str) -> Path:
+    return cache_dir() / "providers" / f"{commit}-{tool_digest()}-serving.json"
 
 
 def bare_completion(result: Result, provider_id: str, cyclic: bool = False) -> dict:

@@ -98,6 +98,17 @@ class ProviderSide:
     lookup: set[str] = field(default_factory=set)   # devicetree, acpi, slave-map
     headers: set[str] = field(default_factory=set)  # its public headers
 
+    def to_json(self) -> dict:
+        return {"id": self.id, "constraint": [sorted(c) for c in self.constraint],
+                "caps": sorted(self.caps), "compatibles": sorted(self.compatibles),
+                "acpi": self.acpi, "lookup": sorted(self.lookup),
+                "headers": sorted(self.headers)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ProviderSide":
+        return cls(d["id"], [frozenset(c) for c in d["constraint"]], set(d["caps"]),
+                   set(d["compatibles"]), d["acpi"], set(d["lookup"]), set(d["headers"]))
+
 
 @dataclass
 class ServeInfo:
@@ -196,11 +207,15 @@ class Server:
     """The serving relation for a set of client files."""
 
     def __init__(self, k: Kernel, provs: list[Provider], texts: dict, kcfg: kc.Kconfig,
-                 use_dt: bool = True, dt: "dtmod.DeviceTree | None" = None):
+                 use_dt: bool = True, dt: "dtmod.DeviceTree | None" = None,
+                 sides: "dict[str, ProviderSide] | None" = None):
+        """sides: each provider's provider_side(), when known (texts are
+        then not read)."""
         self.k = k
         self.provs = {p.id: p for p in provs}
         self.kcfg = kcfg
-        self.side = {p.id: provider_side(k, p, texts, kcfg) for p in provs}
+        self.side = sides if sides is not None else \
+            {p.id: provider_side(k, p, texts, kcfg) for p in provs}
         self.by_compat: dict[str, set[str]] = {}
         for pid, s in self.side.items():
             for c in s.compatibles:
