@@ -210,6 +210,45 @@ def test_commit_without_the_index_is_git_commit_signoff(repo, msg):
     assert git(repo, "for-each-ref", "refs/dmacb/fast-commit") == ""
 
 
+def test_tree_grep_of_a_stable_update_greps_only_its_files(repo, monkeypatch):
+    """treegrep.grep_lines() on a commit after one with an answer: the same
+    lines in the same order as a grep of the tree, from a grep of the
+    changed files that the pathspec names only."""
+    from types import SimpleNamespace
+    from dmacb_lib import treegrep
+
+    def tree():
+        return SimpleNamespace(path=repo, head=git(repo, "rev-parse", "HEAD").strip(),
+                               _changed=None)
+    for i in range(3):
+        (repo / "drivers" / f"m{i}.c").write_text("".join(
+            f"int foo_{j}; /* foo */\n" if j % 2 else f"int bar_{j};\n" for j in range(6)))
+    (repo / "drivers" / "dma").mkdir(parents=True, exist_ok=True)
+    (repo / "drivers" / "dma" / "p.c").write_text("int foo;\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "more")
+    args, spec = ["-w", "-F", "-e", "foo"], ("*.c", ":!drivers/dma")
+    first = treegrep.grep_lines(tree(), args, spec)
+    assert first and not any(ln.startswith("drivers/dma/") for ln in first)
+    # a stable update: lines move in one file, another loses them, a new one
+    (repo / "drivers" / "m1.c").write_text("\n\n" + (repo / "drivers" / "m1.c").read_text())
+    (repo / "drivers" / "m0.c").write_text("int bar;\n")
+    (repo / "drivers" / "m0a.c").write_text("int x; /* foo */\n")
+    (repo / "drivers" / "dma" / "p.c").write_text("int foo, foo2;\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "update")
+    calls = []
+    real = subprocess.run
+    monkeypatch.setattr(treegrep.subprocess, "run",
+                        lambda cmd, **kw: calls.append(cmd) or real(cmd, **kw))
+    got = treegrep.grep_lines(tree(), args, spec)
+    want = real(["git", "-C", str(repo), "grep", "-n", *args, "--", *spec],
+                capture_output=True, text=True).stdout.splitlines()
+    assert got == want
+    greps = [c for c in calls if "grep" in c]
+    assert len(greps) == 1 and greps[0][-3:] == ["drivers/m0.c", "drivers/m0a.c", "drivers/m1.c"]
+
+
 def test_parity_checker_results_reused_per_key(monkeypatch, tmp_path):
     from dmacb_lib import parity
     calls = []

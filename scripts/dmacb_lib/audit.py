@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import delivery
 from . import facts as factsmod
-from . import report, upstream
+from . import report, treegrep, upstream
 from .classify import PASSTHROUGH_DIRS, Callback, Resolver, Site
 from .contract import tables as contract_tables
 from .index import Index
@@ -131,11 +131,11 @@ class Greps:
         args = []
         for n in sorted(ask):
             args += ["-e", n]
-        # (errors: a line found for another name may not be UTF-8)
-        r = subprocess.run(["git", "-C", str(self.k.path), "grep", "-n", "-w", "-F", *args,
-                            "--", *where], capture_output=True, text=True, errors="replace")
+        # (errors: a line found for another name may not be UTF-8; a
+        # stable update greps only its files: treegrep.grep_lines)
+        got = treegrep.grep_lines(self.k, ["-w", "-F", *args], where)
         with self._lock:
-            self._done.append((where, frozenset(ask), r.stdout.splitlines()))
+            self._done.append((where, frozenset(ask), got))
             return self._answer(names, spec_t) or []
 
 
