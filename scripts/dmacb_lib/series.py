@@ -31,6 +31,7 @@ import tempfile
 import textwrap
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import commitmsg, dashboard, formats, worktree
@@ -413,12 +414,22 @@ def _run(k, wt, conv, ver, recs, env, api_tip, series_dir, max_per_series, signo
     n = 0
     # the providers first: their series goes to the dmaengine maintainers
     # right after the core's
+    layout = []
     for name in sorted(groups, key=lambda n: (n != "dmaengine", n)):
         # provider commits of one kind together: a series does one thing
         kind_of = {r.get("commit"): i for i, key in enumerate(PROVIDER_WHAT)
                    for r in conv.get(key, [])}
         ds = sorted(groups[name], key=lambda d: (kind_of.get(d["commit"], -1), d["files"][0]))
-        parts = [ds[i:i + max_per_series] for i in range(0, len(ds), max_per_series)]
+        layout.append((name, [ds[i:i + max_per_series] for i in range(0, len(ds),
+                                                                       max_per_series)]))
+    # get_maintainer.pl for every patch and series at once, two at a time
+    # (a run parses MAINTAINERS; most answers are remembered)
+    queries = {tuple(d["files"]) for _, parts in layout for part in parts for d in part} | \
+        {tuple(sorted({f for d in part for f in d["files"]})) for _, parts in layout
+         for part in parts}
+    with ThreadPoolExecutor(2) as ex:
+        list(ex.map(lambda q: maintainers(wt, list(q)), sorted(queries)))
+    for name, parts in layout:
         for pi, part in enumerate(parts, 1):
             n += 1
             label = f"{n:02d}-{name}" + (f"-{pi}" if len(parts) > 1 else "")
