@@ -179,6 +179,9 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
     deliv: who may serve each driver, for its commit message."""
     commits: list[dict] = []
     by_cb_file: dict[tuple[str, str], dict] = {}
+    # file -> the last commit since the base touching it (for the files the
+    # branch already has; none of this run's commits touches them)
+    last: dict[str, str] | None = None
     for unit in drivers(files, items):
         to_commit, conv = [], []
         for f in unit:
@@ -238,9 +241,24 @@ def commit_drivers(k: Kernel, wt: Path, env: dict, files: list[str],
                 c.pop("already", None)
                 c["commit"] = commits[-1]["commit"]
             elif c.pop("already", False):
-                c["commit"] = worktree.git(wt, "log", "-1", "--format=%H",
-                                           f"{k.head}..HEAD", "--", c["file"]).stdout.strip()
+                if last is None:
+                    last = last_commits(wt, k.head)
+                c["commit"] = last.get(c["file"], "")
     return commits, by_cb_file
+
+
+def last_commits(wt: Path, since: str) -> dict[str, str]:
+    """file -> the newest commit of since..HEAD touching it (one git log,
+    not one per file)."""
+    out: dict[str, str] = {}
+    sha = ""
+    for ln in worktree.git(wt, "log", "--format=%x00%H", "--name-only", "--no-renames",
+                           f"{since}..HEAD").stdout.split("\n"):
+        if ln.startswith("\0"):
+            sha = ln[1:]
+        elif ln and sha:
+            out.setdefault(ln, sha)
+    return out
 
 
 def _land(k: Kernel, wt: Path, env: dict, api_tip: str, base: dict[str, str],
@@ -323,20 +341,21 @@ def commit_tasklets(k: Kernel, wt: Path, env: dict, res, api_tip: str,
     commits, records = [], []
     dmah = worktree.git(wt, "show", f"{api_tip}:drivers/dma/dmaengine.h", check=False).stdout
     bh_wq = bool(re.search(r"struct dmaengine_notify_bh \{\s*struct work_struct", dmah))
+    dma = worktree.tree_texts(wt, api_tip, "drivers/dma")
     for pl in chan_notify.candidates(res):
         pl.files = chan_notify.with_headers(wt, pl.files)
         rec = {"provider": pl.provider, "name": pl.name, "tasklet": pl.function,
                "at": pl.at, "files": pl.files}
         records.append(rec)
-        base = {f: worktree.git(wt, "show", f"{api_tip}:{f}").stdout for f in pl.files}
+        base = {f: dma[f] if f in dma else worktree.git(wt, "show", f"{api_tip}:{f}").stdout
+                for f in pl.files}
         # the other drivers/dma files that may include the provider's headers
+        # (what git grep -l -F '<name>"' finds, in its order)
         others = {}
         for h in (f for f in pl.files if f.endswith(".h")):
-            for hit in worktree.git(wt, "grep", "-l", "-F", f"{Path(h).name}\"", api_tip,
-                                    "--", "drivers/dma", check=False).stdout.split():
-                f = hit.split(":", 1)[1]
-                if f not in base:
-                    others[f] = worktree.git(wt, "show", hit).stdout
+            for f, text in dma.items():
+                if f"{Path(h).name}\"" in text and f not in base:
+                    others[f] = text
         changed, defines, why = chan_notify.rewrite_provider(base, pl, others)
         if not changed:
             rec.update(status="not-converted", reason=why)

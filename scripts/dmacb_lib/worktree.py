@@ -31,6 +31,25 @@ def git(path: Path, *args: str, check: bool = True, env: dict | None = None,
     return r
 
 
+def tree_texts(wt: Path, rev: str, under: str) -> dict[str, str]:
+    """path -> text of every file under `under` at `rev`, as 'git show
+    rev:path' gives it to git(), from one git cat-file (a grep or a show
+    per file of a kernel tree costs a process each)."""
+    paths = [ln.split("\t", 1)[1] for ln in git(wt, "ls-tree", "-r", "-z", rev, "--", under)
+             .stdout.split("\0") if ln and " blob " in ln.split("\t", 1)[0]]
+    r = subprocess.run(["git", "-C", str(wt), "cat-file", "--batch"],
+                       input="".join(f"{rev}:{q}\n" for q in paths).encode(),
+                       capture_output=True, check=True)
+    out, i, data = {}, 0, r.stdout
+    for q in paths:
+        j = data.index(b"\n", i)
+        size = int(data[i:j].split()[2])
+        # text=True's decoding and universal newlines
+        out[q] = data[j + 1:j + 1 + size].decode().replace("\r\n", "\n").replace("\r", "\n")
+        i = j + 1 + size + 1
+    return out
+
+
 def default_path(k: Kernel) -> Path:
     # one worktree per (tree, release): two clones of the same release
     # must not share one
