@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import csource
+from . import ancestry, csource
 from .kernel import Kernel
 from .util import PROJECT, Progress, cache_dir, file_digest, info
 
@@ -163,26 +163,18 @@ def _put_scan(cfile: Path, base: list[str]) -> None:
     tmp.replace(cfile)
 
 
-# How far back a cached scan of an ancestor is looked for.
-ANCESTORS = 50
-
-
 def _from_ancestor(k: Kernel) -> list[str] | None:
     """The candidates of a clean tree from the cached scan of one of its
     recent ancestors: that list, less the files changed since, plus those
     of them that qualify now (the same two steps as the whole-tree grep,
     on those files only).  A stable update of a handful of files costs a
     git diff, not a grep of the tree.  None when no ancestor was scanned."""
-    revs = subprocess.run(["git", "-C", str(k.path), "rev-list", f"--max-count={ANCESTORS}",
-                           k.head], capture_output=True, text=True).stdout.split()[1:]
     tool = tool_digest()
-    old = next((r for r in revs if (cache_dir() / "scan" / f"{r}-{tool}.txt").exists()), None)
+    old = ancestry.nearest(k.path, k.head,
+                           lambda r: (cache_dir() / "scan" / f"{r}-{tool}.txt").exists())
     if old is None:
         return None
-    changed = subprocess.run(["git", "-C", str(k.path), "diff", "--name-only", "-z", old,
-                              k.head, "--", "*.c", "*.h"], capture_output=True, text=True,
-                             check=True).stdout.split("\0")
-    changed = {p for p in changed if p}
+    changed = ancestry.changed(k.path, old, k.head, "*.c", "*.h")
     got = set((cache_dir() / "scan" / f"{old}-{tool}.txt").read_text().split()) - changed
     for p in changed:
         if p.startswith(PROVIDERS):

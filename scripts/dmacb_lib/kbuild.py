@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from . import ancestry
 from .util import Progress, UserError, cache_dir, info
 
 # The make binary (tests replace it with a fake).
@@ -840,10 +841,6 @@ def base_cache(release: str, arch: str) -> ResultCache:
     return ResultCache(cache_dir() / "kbuild" / release / arch)
 
 
-# How far back base_carry() looks for a base commit with cached results.
-CARRY_ANCESTORS = 50
-
-
 def _has_results(bcache: ResultCache, base_key: str) -> bool:
     return (bcache.root / "bases" / base_key).exists()
 
@@ -867,12 +864,10 @@ def base_carry(src: Path, base_key: str, bcache: ResultCache) -> tuple[str, set[
     cache).  None (compile as before) for anything else."""
     if "+" in base_key:
         return None             # uncommitted changes: no ancestor to speak of
-    revs = _git(src, "rev-list", f"--max-count={CARRY_ANCESTORS}", base_key).split()[1:]
-    old = next((r for r in revs if _has_results(bcache, r)), None)
+    old = ancestry.nearest(src, base_key, lambda r: _has_results(bcache, r))
     if old is None:
         return None
-    changed = {p for p in _git(src, "diff", "--name-only", "-z", "--no-renames", old,
-                               base_key).split("\0") if p}
+    changed = ancestry.changed(src, old, base_key)
     if any(not p.endswith(".c") for p in changed):
         return None
     pats = [a for p in sorted(changed) for a in ("-e", os.path.basename(p) + '"')]

@@ -12,7 +12,8 @@ import subprocess
 import threading
 from pathlib import Path
 
-from .facts import ANCESTORS, changed_files
+from . import ancestry
+from .facts import changed_files
 from .kernel import Kernel
 from .util import cache_dir, file_digest
 
@@ -38,7 +39,7 @@ def grep_lines(k: Kernel, args: list[str], spec: tuple[str, ...]) -> list[str]:
     """`git grep -n <args> -- <spec>` of the working tree, its lines.
 
     A clean tree's answer is kept per commit; a commit with an answer for
-    a recent ancestor (ANCESTORS) takes that one, less the lines of the
+    a recent ancestor (ancestry.nearest()) takes that one, less the lines of the
     files changed since, plus the grep of those files that the pathspec
     names: a stable update greps a handful of files, not the tree.  Same
     lines, same order (git's: by path, then line)."""
@@ -56,17 +57,13 @@ def grep_lines(k: Kernel, args: list[str], spec: tuple[str, ...]) -> list[str]:
     except (OSError, ValueError):
         pass
     got = None
-    revs = subprocess.run(["git", "-C", str(k.path), "rev-list", f"--max-count={ANCESTORS}",
-                           k.head], capture_output=True, text=True).stdout.split()[1:]
-    old = next((r for r in revs if path_of(r).exists()), None)
+    old = ancestry.nearest(k.path, k.head, lambda r: path_of(r).exists())
     if old is not None and _in_spec("", spec) is not None:
         try:
             before = json.loads(path_of(old).read_text())
         except (OSError, ValueError):
             before = None
-        changed = {q for q in subprocess.run(
-            ["git", "-C", str(k.path), "diff", "--name-only", "-z", "--no-renames", old,
-             k.head], capture_output=True, text=True, check=True).stdout.split("\0") if q}
+        changed = ancestry.changed(k.path, old, k.head)
         todo = sorted(q for q in changed if _in_spec(q, spec) and (k.path / q).exists())
         if before is not None:
             got = [ln for ln in before if ln.split(":", 1)[0] not in changed]

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import ancestry
 from .. import facts as factsmod
 from .. import formats
 from ..kernel import Kernel
@@ -100,10 +101,6 @@ def _load(cf: Path) -> Result | None:
         return None
 
 
-# How far back a cached result of an ancestor is looked for.
-ANCESTORS = 50
-
-
 def _from_ancestor(k: Kernel) -> Result | None:
     """The result of a recent ancestor of HEAD, when nothing changed since
     can change it (a stable update of a few client drivers); None else.
@@ -116,15 +113,11 @@ def _from_ancestor(k: Kernel) -> Result | None:
     is a .c file, none of the providers' files nor in the directory of a
     registering file, and names (before and after) neither a register call nor
     an exported name.  Anything else: None, the audit runs."""
-    revs = subprocess.run(["git", "-C", str(k.path), "rev-list", f"--max-count={ANCESTORS}",
-                           k.head], capture_output=True, text=True).stdout.split()[1:]
-    old = next((r for r in revs if _result_file_of(r).exists()), None)
+    old = ancestry.nearest(k.path, k.head, lambda r: _result_file_of(r).exists())
     res = _load(_result_file_of(old)) if old else None
     if res is None:
         return None
-    changed = [p for p in subprocess.run(
-        ["git", "-C", str(k.path), "diff", "--name-only", "-z", "--no-renames", old, k.head],
-        capture_output=True, text=True, check=True).stdout.split("\0") if p]
+    changed = sorted(ancestry.changed(k.path, old, k.head))
     # the directories families() lists: the registering files' (the ids)
     dirs = {os.path.dirname(pid) for pid in res.providers}
     if any(not p.endswith(".c") or p in res.files or os.path.dirname(p) in dirs
