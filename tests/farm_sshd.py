@@ -38,11 +38,11 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def job_under(pid: int, match) -> bool:
-    """Is a process whose command line (NUL-separated bytes) satisfies
-    match running under process pid?  One pass over /proc: the jobs a test
-    waits for are short."""
-    parent, job = {}, set()
+def job_under(pid: int, match) -> bytes | None:
+    """The command line (NUL-separated bytes) of a process under process
+    pid that satisfies match, None if none runs.  One pass over /proc: the
+    jobs a test waits for are short."""
+    parent, job = {}, {}
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
@@ -53,13 +53,14 @@ def job_under(pid: int, match) -> bool:
             continue
         parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
         if match(cmd):
-            job.add(int(d.name))
-    for q in job:
+            job[int(d.name)] = cmd
+    for j, cmd in job.items():
+        q = j
         while q > 1:
             q = parent.get(q, 0)
             if q == pid:
-                return True
-    return False
+                return cmd
+    return None
 
 
 class Daemons:

@@ -307,7 +307,7 @@ def _ssh_left(cfg: Path) -> list[str]:
 def _job_under(pid: int) -> bool:
     """Is a farm job (its script, or its spatch) running under process pid?"""
     from farm_sshd import job_under
-    return job_under(pid, lambda cmd: b"farm_job.sh" in cmd or cmd.startswith(b"spatch\0"))
+    return bool(job_under(pid, lambda cmd: b"farm_job.sh" in cmd or cmd.startswith(b"spatch\0")))
 
 
 @pytest.mark.farm
