@@ -303,6 +303,16 @@ def alive(h: Host) -> bool:
         return False
 
 
+def still_up(h: Host) -> bool:
+    """After job connections to h failed: whether it still answers ssh;
+    if not, h is marked failed (its jobs went elsewhere)."""
+    up = alive(h)
+    if not up:
+        h.status = "failed"
+        h.why = "became unreachable during the run; its jobs went to the other hosts, or ran here"
+    return up
+
+
 class Farm:
     """The hosts of one audit, what they ran, and the note it writes."""
 
@@ -476,11 +486,7 @@ class Farm:
                 self._event(f"{h.login}: {h.killed} jobs killed after {timeout} s (--timeout: "
                             f"slow or stuck), each retried on another host")
             if h.ssh_failures and not h.local:
-                up = alive(h)
-                if not up:
-                    h.status = "failed"
-                    h.why = ("became unreachable during the run; its jobs went to the other "
-                             "hosts, or ran here")
+                up = still_up(h)
                 self._event(f"{h.login}: {h.ssh_failures} job connections failed (ssh exit "
                             f"255){'' if up else ', and it no longer answers'}; each such "
                             f"job was retried on another host (farm.json: where each file ran)")

@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .farm import (LOCAL, Host, _ssh_cmd, alive, count_ssh_log, probe, read_joblog,
+from .farm import (LOCAL, Host, _ssh_cmd, count_ssh_log, probe, read_joblog, still_up,
                    ssh_wrapper)
 from .kernel import Kernel
 from .util import PROJECT, info
@@ -387,12 +387,9 @@ class CheckFarm:
             n = h.ssh_failures - before[id(w)]
             if not n:
                 continue
-            up = alive(h)
+            up = still_up(h)
             if not up:
                 w.ready = False
-                h.status = "failed"
-                h.why = ("became unreachable during the run; its jobs went to the other "
-                         "hosts, or ran here")
             self._event(f"{h.login}: {n} job connections failed (ssh exit 255)"
                         f"{'' if up else ', and it no longer answers: no more jobs go there'}; "
                         f"each such job was retried on another host, or runs here")
