@@ -313,7 +313,7 @@ def serving(k: Kernel, client_files: list[str], result: Result | None = None
         known.update({f: dataclasses.asdict(res._served[f]) for f in want})
         memo.parent.mkdir(parents=True, exist_ok=True)
         tmp = memo.with_name(memo.name + f".{os.getpid()}")
-        tmp.write_text(json.dumps(known, sort_keys=True))
+        tmp.write_text(json.dumps(known))   # key order kept: the report follows it
         tmp.replace(memo)
     return {f: res._served[f] for f in want}
 
