@@ -864,6 +864,16 @@ def base_carry(src: Path, base_key: str, bcache: ResultCache) -> tuple[str, set[
     cache).  None (compile as before) for anything else."""
     if "+" in base_key:
         return None             # uncommitted changes: no ancestor to speak of
+    key = (str(src), base_key, str(bcache.root))
+    if key not in _CARRY:       # asked once per build directory of a verify
+        _CARRY[key] = _base_carry(src, base_key, bcache)
+    return _CARRY[key]
+
+
+_CARRY: dict[tuple[str, str, str], tuple[str, set[str]] | None] = {}
+
+
+def _base_carry(src: Path, base_key: str, bcache: ResultCache) -> tuple[str, set[str]] | None:
     old = ancestry.nearest(src, base_key, lambda r: _has_results(bcache, r))
     if old is None:
         return None

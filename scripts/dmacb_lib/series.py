@@ -219,11 +219,6 @@ def _changes(wt: Path, shas: list[str]) -> dict[str, list[tuple[str, str, str, s
     return got
 
 
-def _data(text: str) -> bytes:
-    b = text.encode()
-    return b"data %d\n" % len(b) + b + b"\n"
-
-
 def _fast_import(wt: Path, api_tip: str, ref_name: str, picks: list[tuple[str, str, str]],
                  env: dict) -> str | None:
     """The series as one git fast-import stream: each pick's new blobs on
@@ -235,12 +230,7 @@ def _fast_import(wt: Path, api_tip: str, ref_name: str, picks: list[tuple[str, s
     shas = [p[0] for p in picks]
     ch = _changes(wt, shas)
     paths = sorted({c[0] for s in shas for c in ch[s]})
-    state = {}
-    for ln in worktree.git(wt, "ls-tree", "-r", "-z", "--full-tree", api_tip, "--",
-                           *paths).stdout.split("\0"):
-        if ln:
-            meta, path = ln.split("\t", 1)
-            state[path] = meta.split(" ")[2]
+    state = {q: oid for q, (_, _, oid) in worktree.ls_tree(wt, api_tip, *paths).items()}
     zero = "0" * 40
     for s in shas:
         for path, old, _, new in ch[s]:
@@ -256,18 +246,19 @@ def _fast_import(wt: Path, api_tip: str, ref_name: str, picks: list[tuple[str, s
     out = bytearray()
     for n, (sha, msg, _) in enumerate(picks, 1):
         out += b"commit %s\nmark :%d\n" % (ref_name.encode(), n)
-        out += f"author {author[sha]}\ncommitter {committer}\n".encode() + _data(msg)
+        out += f"author {author[sha]}\ncommitter {committer}\n".encode() + \
+            worktree.fi_data(msg.encode())
         if n == 1:
             out += f"from {api_tip}\n".encode()
         for path, _, mode, new in ch[sha]:
             out += (f"M {mode} {new} {path}\n" if new else f"D {path}\n").encode()
         out += b"\n"
     out += f"commit {NOTES_REF}\ncommitter {committer}\n".encode()
-    out += _data("Notes added by dmacb series\n")
+    out += worktree.fi_data(b"Notes added by dmacb series\n")
     if had_notes:
         out += f"from {NOTES_REF}^0\n".encode()
     for n, (_, _, note) in enumerate(picks, 1):
-        out += b"N inline :%d\n" % n + _data(worktree.stripspace(note))
+        out += b"N inline :%d\n" % n + worktree.fi_data(worktree.stripspace(note).encode())
     out += b"\n"
     r = subprocess.run(["git", "-C", str(wt), "fast-import", "--quiet", "--force",
                         "--date-format=raw", "--done"], input=bytes(out) + b"done\n",

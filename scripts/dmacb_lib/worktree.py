@@ -31,12 +31,23 @@ def git(path: Path, *args: str, check: bool = True, env: dict | None = None,
     return r
 
 
+def ls_tree(wt: Path, rev: str, *paths: str) -> dict[str, tuple[str, str, str]]:
+    """path -> (mode, type, object id) of every file at or under `paths`
+    in rev (git ls-tree -r; the whole tree without paths)."""
+    out = {}
+    for ln in git(wt, "ls-tree", "-r", "-z", "--full-tree", rev, "--", *paths).stdout.split("\0"):
+        if ln:
+            meta, path = ln.split("\t", 1)
+            mode, kind, oid = meta.split(" ")
+            out[path] = (mode, kind, oid)
+    return out
+
+
 def tree_texts(wt: Path, rev: str, under: str) -> dict[str, str]:
     """path -> text of every file under `under` at `rev`, as 'git show
     rev:path' gives it to git(), from one git cat-file (a grep or a show
     per file of a kernel tree costs a process each)."""
-    paths = [ln.split("\t", 1)[1] for ln in git(wt, "ls-tree", "-r", "-z", rev, "--", under)
-             .stdout.split("\0") if ln and " blob " in ln.split("\t", 1)[0]]
+    paths = [q for q, (_, kind, _) in ls_tree(wt, rev, under).items() if kind == "blob"]
     r = subprocess.run(["git", "-C", str(wt), "cat-file", "--batch"],
                        input="".join(f"{rev}:{q}\n" for q in paths).encode(),
                        capture_output=True, check=True)
@@ -283,21 +294,14 @@ def commit(wt: Path, files: list[str], msg: str, env: dict,
     if re.search(r"^([\w-]+:|#|\(cherry picked)", last, re.M) or "\n#" in f"\n{msg}":
         sync_index(wt)
         git(wt, "add", "-f", "--", *files)
-        if carried:
-            diff = git(wt, "diff", "--cached", "--no-color").stdout
-            pid = subprocess.run(["git", "patch-id", "--stable"], input=diff,
-                                 capture_output=True, text=True).stdout.split()
-            if pid and pid[0] in carried:
-                env = {**env, "GIT_AUTHOR_DATE": carried[pid[0]]}
+        date = _carried_date(git(wt, "diff", "--cached", "--no-color").stdout, carried)
+        if date:
+            env = {**env, "GIT_AUTHOR_DATE": date}
         git(wt, "commit", "-q", "--signoff", "-F", "-", env=env, stdin=msg)
         return git(wt, "rev-parse", "HEAD").stdout.strip()
     ref = git(wt, "symbolic-ref", "-q", "HEAD").stdout.strip()
     parent = git(wt, "rev-parse", "HEAD").stdout.strip()
-    modes = {}
-    for ln in git(wt, "ls-tree", "-z", "--full-tree", parent, "--", *files).stdout.split("\0"):
-        if ln:
-            meta, path = ln.split("\t", 1)
-            modes[path] = meta.split(" ")[0]
+    modes = {q: m for q, (m, _, _) in ls_tree(wt, parent, *files).items()}
     committer = git(wt, "var", "GIT_COMMITTER_IDENT", env=env).stdout.strip()
     sob = "Signed-off-by: " + committer[:committer.rindex(">") + 1] + "\n"
     # --signoff after a paragraph that is no trailer block: a blank line,
@@ -313,15 +317,26 @@ def commit(wt: Path, files: list[str], msg: str, env: dict,
         author = git(wt, "var", "GIT_AUTHOR_IDENT", env=author_env).stdout.strip()
         return fast_commit(wt, parent, changes, author, committer, text)
     sha = make(env)
-    if carried:
-        diff = git(wt, "diff", "--no-color", parent, sha).stdout
-        pid = subprocess.run(["git", "patch-id", "--stable"], input=diff, capture_output=True,
-                             text=True).stdout.split()
-        if pid and pid[0] in carried:
-            sha = make({**env, "GIT_AUTHOR_DATE": carried[pid[0]]})
+    date = _carried_date(git(wt, "diff", "--no-color", parent, sha).stdout, carried)
+    if date:
+        sha = make({**env, "GIT_AUTHOR_DATE": date})
     git(wt, "update-ref", "-m", "dmacb: commit", ref, sha, parent)
     _STALE_INDEX.add(wt.resolve())
     return sha
+
+
+def _carried_date(diff: str, carried: dict[str, str] | None) -> str | None:
+    """The author date carried_dates() kept for the change `diff` is."""
+    if not carried:
+        return None
+    pid = subprocess.run(["git", "patch-id", "--stable"], input=diff, capture_output=True,
+                         text=True).stdout.split()
+    return carried.get(pid[0]) if pid else None
+
+
+def fi_data(b: bytes) -> bytes:
+    """A git fast-import data block."""
+    return b"data %d\n" % len(b) + b + b"\n"
 
 
 # worktrees whose branch commit() moved past their index
@@ -337,14 +352,10 @@ def fast_commit(wt: Path, parent: str, changes: dict[str, tuple[str, bytes] | No
     ref = f"refs/dmacb/fast-commit/{os.getpid()}".encode()
     out = bytearray(b"commit %s\nmark :1\n" % ref)
     out += f"author {author}\ncommitter {committer}\n".encode()
-    m = message.encode()
-    out += b"data %d\n%s\nfrom %s\n" % (len(m), m, parent.encode())
+    out += fi_data(message.encode()) + b"from %s\n" % parent.encode()
     for path, ch in sorted(changes.items()):
-        if ch is None:
-            out += f"D {path}\n".encode()
-        else:
-            out += f"M {ch[0]} inline {path}\n".encode() + b"data %d\n" % len(ch[1]) + ch[1] \
-                + b"\n"
+        out += f"D {path}\n".encode() if ch is None else \
+            f"M {ch[0]} inline {path}\n".encode() + fi_data(ch[1])
     # get-mark answers on stdout; the scratch ref is dropped again
     out += b"\nget-mark :1\nreset %s\nfrom %s\n\ndone\n" % (ref, b"0" * 40)
     r = subprocess.run(["git", "-C", str(wt), "fast-import", "--quiet", "--force",
